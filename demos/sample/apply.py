@@ -1,0 +1,43 @@
+"""Apply a manifest to the current kubeconfig context with server-side apply, then list it.
+
+Uses the `kubernetes` Python client, so it needs no kubectl; `kubectl` works just as well:
+    KUBECONFIG=$(rollouts cluster kubeconfig --path) kubectl apply --server-side -f demos/sample/app.yaml
+"""
+
+from __future__ import annotations
+
+import sys
+
+import yaml
+from kubernetes import client, config, dynamic
+
+
+def main(path: str) -> int:
+    config.load_kube_config()
+    dyn = dynamic.DynamicClient(client.ApiClient())
+    with open(path) as f:
+        docs = [d for d in yaml.safe_load_all(f) if d]
+    for doc in docs:
+        api = dyn.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
+        meta = doc["metadata"]
+        api.server_side_apply(
+            body=doc, namespace=meta.get("namespace"), field_manager="rollouts-demo", force_conflicts=True
+        )
+        where = f"{meta['namespace']}/" if meta.get("namespace") else ""
+        print(f"applied {doc['kind']} {where}{meta['name']}")
+    print()
+    for doc in docs:
+        api = dyn.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
+        meta = doc["metadata"]
+        obj = api.get(name=meta["name"], namespace=meta.get("namespace"))
+        print(
+            f"{doc['kind']:<12} {meta['name']:<18} resourceVersion={obj.metadata.resourceVersion} uid={obj.metadata.uid}"
+        )
+    print(
+        "\nlocalcluster is up. Try:  export KUBECONFIG=$(rollouts cluster kubeconfig --path); kubectl get all -n services"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,706 @@
+"""What a write means: the object rules of the Kubernetes API, over the store.
+
+Create, update, patch and delete as the real API server does them: identity and
+timestamps, one global resourceVersion, ``generation`` bumped only by spec changes, status
+and main resource kept apart, no-op writes that change nothing, optimistic concurrency,
+dry runs, field validation, defaulting and pruning, field ownership, finalizers and
+graceful deletion. The HTTP layer (``handlers``) only parses requests and calls this.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import ipaddress
+import random
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from localcluster.apiserver import errors
+from localcluster.apiserver.defaults import default_builtin
+from localcluster.apiserver.errors import ApiError
+from localcluster.apiserver.patch import PatchError
+from localcluster.apiserver.patch.apply import ApplyConflictError, server_side_apply, update_managed_fields
+from localcluster.apiserver.patch.json_patch import json_patch
+from localcluster.apiserver.patch.merge import merge_patch
+from localcluster.apiserver.patch.strategic import strategic_merge_patch
+from localcluster.apiserver.registry import Registry, ResourceType
+from localcluster.apiserver.schema import Schema
+from localcluster.apiserver.validation import (
+    FieldError,
+    apply_defaults,
+    prune,
+    strict_decoding_error,
+    unknown_field_warnings,
+    unknown_fields,
+    validate,
+    validate_crd,
+    validate_object_meta,
+)
+from localcluster.store import Obj, Store
+
+FieldValidation = Literal["Strict", "Warn", "Ignore"]
+PatchType = Literal["merge", "json", "strategic", "apply"]
+
+PATCH_CONTENT_TYPES: dict[str, PatchType] = {
+    "application/merge-patch+json": "merge",
+    "application/json-patch+json": "json",
+    "application/strategic-merge-patch+json": "strategic",
+    "application/apply-patch+yaml": "apply",
+    "application/apply-patch+json": "apply",
+}
+
+_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+_RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+def now_rfc3339() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class WriteOptions:
+    """What a write request asked for besides the object."""
+
+    manager: str = ""
+    dry_run: bool = False
+    field_validation: FieldValidation = "Strict"
+    subresource: str | None = None
+    force: bool = False
+
+
+@dataclass
+class WriteResult:
+    obj: Obj
+    created: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+def _causes(errs: list[FieldError]) -> list[dict[str, str]]:
+    return [{"reason": e.type, "message": str(e), "field": e.path} for e in errs]
+
+
+def _strip_meta_and_status(obj: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
+
+
+class Objects:
+    """The object rules over one store and registry."""
+
+    def __init__(self, store: Store, registry: Registry) -> None:
+        self.store = store
+        self.registry = registry
+        self._rng = random.SystemRandom()
+
+    # -- reading -----------------------------------------------------------------------
+
+    def get(self, rt: ResourceType, namespace: str, name: str) -> Obj:
+        obj = self.store.get(rt.key, namespace, name)
+        if obj is None:
+            raise errors.not_found(rt.plural, rt.group, name)
+        return obj
+
+    def view(self, rt: ResourceType, obj: Obj) -> Obj:
+        """The object as served at ``rt``'s version (CRDs store one version, serve several)."""
+        if obj.get("apiVersion") == rt.api_version:
+            return obj
+        return dict(obj, apiVersion=rt.api_version)
+
+    # -- checks shared by writes -------------------------------------------------------
+
+    def _check_namespace(self, rt: ResourceType, namespace: str, *, creating: bool) -> None:
+        if not rt.namespaced:
+            return
+        ns = self.store.get("/namespaces", "", namespace)
+        if ns is None:
+            raise errors.not_found("namespaces", "", namespace)
+        if creating and ns["metadata"].get("deletionTimestamp"):
+            raise ApiError(
+                403,
+                "Forbidden",
+                f"{rt.plural}{'.' + rt.group if rt.group else ''} is forbidden: unable to create new content "
+                f"in namespace {namespace} because it is being terminated",
+                kind=rt.plural,
+                group=rt.group,
+            )
+
+    def _check_identity(self, rt: ResourceType, namespace: str, body: Any, name: str | None) -> Obj:
+        if not isinstance(body, dict):
+            raise errors.bad_request(f"the body of the request must be a {rt.kind} object")
+        api_version = body.get("apiVersion")
+        if api_version and api_version != rt.api_version:
+            raise errors.bad_request(
+                f"the API version in the data ({api_version}) does not match the expected API version "
+                f"({rt.api_version})"
+            )
+        kind = body.get("kind")
+        if kind and kind != rt.kind:
+            raise errors.bad_request(
+                f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})"
+            )
+        meta = body.get("metadata")
+        if meta is None:
+            meta = {}
+        if not isinstance(meta, dict):
+            raise errors.bad_request("metadata must be an object")
+        body_ns = meta.get("namespace")
+        if rt.namespaced and body_ns and body_ns != namespace:
+            raise errors.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
+        if name is not None and meta.get("name") and meta["name"] != name:
+            raise errors.bad_request(
+                f"the name of the object ({meta['name']}) does not match the name on the URL ({name})"
+            )
+        obj = dict(body, apiVersion=rt.api_version, kind=rt.kind)
+        meta = dict(meta)
+        if rt.namespaced:
+            meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+        if name is not None:
+            meta["name"] = name
+        obj["metadata"] = meta
+        return obj
+
+    def _field_validation(self, rt: ResourceType, obj: Obj, mode: FieldValidation) -> list[str]:
+        """Unknown fields: an error when Strict, warnings when Warn (always dropped for CRs)."""
+        schema = rt.schema
+        if schema is None or mode == "Ignore":
+            return []
+        unknown = unknown_fields(obj, schema)
+        if not unknown:
+            return []
+        if mode == "Strict":
+            raise errors.bad_request(strict_decoding_error(unknown))
+        return unknown_field_warnings(unknown)
+
+    def _prepare(self, rt: ResourceType, obj: Obj, *, create: bool) -> Obj:
+        """Defaulting, pruning and validation of the object that is about to be stored."""
+        schema: Schema | None = rt.schema
+        if rt.custom and schema is not None:
+            obj = prune(obj, schema)
+            obj = apply_defaults(obj, schema)
+        elif not rt.custom:
+            obj = default_builtin(rt.api_version, rt.kind, obj, create=create)
+        name = str(obj["metadata"].get("name", ""))
+        errs = validate_object_meta(obj, namespaced=rt.namespaced, resource=rt.plural)
+        if schema is not None and rt.custom:
+            errs += validate(obj, schema)
+        if rt.key == "apiextensions.k8s.io/customresourcedefinitions":
+            errs += validate_crd(obj)
+        if errs:
+            raise errors.invalid(rt.kind, rt.group, name, _causes(errs))
+        return obj
+
+    # -- create ------------------------------------------------------------------------
+
+    def create(self, rt: ResourceType, namespace: str, body: Any, opts: WriteOptions) -> WriteResult:
+        obj = self._check_identity(rt, namespace, body, None)
+        warnings = self._field_validation(rt, obj, opts.field_validation)
+        self._check_namespace(rt, namespace, creating=True)
+        meta = obj["metadata"]
+        if not meta.get("name"):
+            prefix = meta.get("generateName")
+            if not prefix:
+                raise errors.invalid(
+                    rt.kind,
+                    rt.group,
+                    "",
+                    [
+                        {
+                            "reason": "FieldValueRequired",
+                            "message": "Required value: name or generateName is required",
+                            "field": "metadata.name",
+                        }
+                    ],
+                )
+            meta["name"] = self._generate_name(rt, namespace, str(prefix))
+        name = str(meta["name"])
+        if self.store.get(rt.key, namespace, name) is not None:
+            raise errors.already_exists(rt.plural, rt.group, name)
+        if rt.status and rt.kind not in ("Node", "Namespace"):
+            obj.pop("status", None)
+        for key in ("deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion", "selfLink"):
+            meta.pop(key, None)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = now_rfc3339()
+        if rt.generation:
+            meta["generation"] = 1
+        else:
+            meta.pop("generation", None)
+        obj = self._prepare(rt, obj, create=True)
+        if rt.key == "/services":
+            self._allocate_cluster_ip(obj)
+        if rt.key == "apiextensions.k8s.io/customresourcedefinitions":
+            obj = self._accept_crd(obj)
+        obj = self._track(rt, None, obj, opts)
+        if opts.dry_run:
+            return WriteResult(self.view(rt, obj), created=True, warnings=warnings)
+        stored = self.store.put(rt.key, obj)
+        if rt.key == "apiextensions.k8s.io/customresourcedefinitions":
+            self.registry.set_crd(name, stored)
+        return WriteResult(self.view(rt, stored), created=True, warnings=warnings)
+
+    def _generate_name(self, rt: ResourceType, namespace: str, prefix: str) -> str:
+        for _ in range(100):
+            name = prefix[:58] + "".join(self._rng.choice(_NAME_CHARS) for _ in range(5))
+            if self.store.get(rt.key, namespace, name) is None:
+                return name
+        raise ApiError(500, "InternalError", f"could not generate a unique name from {prefix!r}")
+
+    def _allocate_cluster_ip(self, svc: Obj) -> None:
+        spec = svc.setdefault("spec", {})
+        if spec.get("type") == "ExternalName" or spec.get("clusterIP") == "None":
+            if spec.get("clusterIP") == "None":
+                spec["clusterIPs"] = ["None"]
+            return
+        if spec.get("clusterIP"):
+            spec.setdefault("clusterIPs", [spec["clusterIP"]])
+            return
+        used = {str((s.get("spec") or {}).get("clusterIP")) for s in self.store.list("/services")}
+        network = ipaddress.ip_network("10.96.0.0/16")
+        for _ in range(1000):
+            ip = str(network[self._rng.randrange(10, network.num_addresses - 1)])
+            if ip not in used:
+                spec["clusterIP"] = ip
+                spec["clusterIPs"] = [ip]
+                return
+        raise ApiError(500, "InternalError", "no free cluster IP in 10.96.0.0/16")
+
+    def _accept_crd(self, crd: Obj) -> Obj:
+        spec = crd.get("spec") or {}
+        now = now_rfc3339()
+        versions = [str(v.get("name")) for v in spec.get("versions") or [] if v.get("storage")]
+        crd["status"] = {
+            "acceptedNames": dict(spec.get("names") or {}),
+            "conditions": [
+                {
+                    "type": "NamesAccepted",
+                    "status": "True",
+                    "reason": "NoConflicts",
+                    "message": "no conflicts found",
+                    "lastTransitionTime": now,
+                },
+                {
+                    "type": "Established",
+                    "status": "True",
+                    "reason": "InitialNamesAccepted",
+                    "message": "the initial names have been accepted",
+                    "lastTransitionTime": now,
+                },
+            ],
+            "storedVersions": versions,
+        }
+        return crd
+
+    def _track(self, rt: ResourceType, old: Obj | None, new: Obj, opts: WriteOptions) -> Obj:
+        """Record field ownership of an ordinary (non-apply) write."""
+        if not opts.manager or rt.schema is None:
+            return new
+        return update_managed_fields(
+            old,
+            new,
+            rt.schema,
+            manager=opts.manager,
+            now=now_rfc3339(),
+            api_version=rt.api_version,
+            subresource=opts.subresource,
+        )
+
+    # -- update and patch --------------------------------------------------------------
+
+    def update(
+        self, rt: ResourceType, namespace: str, name: str, body: Any, opts: WriteOptions
+    ) -> WriteResult:
+        current = self.get(rt, namespace, name)
+        incoming = self._check_identity(rt, namespace, body, name)
+        warnings = self._field_validation(rt, incoming, opts.field_validation)
+        self._precondition(rt, current, incoming)
+        return self._write(rt, current, incoming, opts, warnings)
+
+    def patch(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        patch_type: PatchType,
+        patch: Any,
+        opts: WriteOptions,
+    ) -> WriteResult:
+        current = self.store.get(rt.key, namespace, name)
+        if patch_type == "apply":
+            return self._apply(rt, namespace, name, current, patch, opts)
+        if current is None:
+            raise errors.not_found(rt.plural, rt.group, name)
+        view = copy.deepcopy(self.view(rt, current))
+        try:
+            if patch_type == "merge":
+                if not isinstance(patch, dict):
+                    raise errors.bad_request("a merge patch must be a JSON object")
+                patched = merge_patch(view, patch)
+            elif patch_type == "json":
+                patched = json_patch(view, patch)
+            else:
+                if rt.custom:
+                    raise errors.unsupported_media_type(
+                        f"the body of the request was in an unknown format - accepted media types include: "
+                        f"application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
+                        f" (strategic merge patch is not supported by {rt.api_version}, Kind={rt.kind})"
+                    )
+                if not isinstance(patch, dict):
+                    raise errors.bad_request("a strategic merge patch must be a JSON object")
+                assert rt.schema is not None
+                patched = strategic_merge_patch(view, patch, rt.schema)
+        except PatchError as e:
+            raise ApiError(
+                422, "Invalid", f"the patch could not be applied: {e}", name=name, kind=rt.kind
+            ) from e
+        if not isinstance(patched, dict):
+            raise errors.bad_request("the patched object is not a JSON object")
+        incoming = self._check_identity(rt, namespace, patched, name)
+        warnings = self._field_validation(rt, incoming, opts.field_validation)
+        self._precondition(rt, current, incoming)
+        return self._write(rt, current, incoming, opts, warnings)
+
+    def _apply(
+        self, rt: ResourceType, namespace: str, name: str, current: Obj | None, patch: Any, opts: WriteOptions
+    ) -> WriteResult:
+        if not opts.manager:
+            raise errors.bad_request(
+                "PATCH with application/apply-patch+yaml requires fieldManager to be set"
+            )
+        applied = self._check_identity(rt, namespace, patch, name)
+        warnings = self._field_validation(rt, applied, opts.field_validation)
+        if rt.status and opts.subresource != "status":
+            applied.pop("status", None)
+        assert rt.schema is not None
+        if current is None:
+            if opts.subresource:
+                raise errors.not_found(rt.plural, rt.group, name)
+            created = server_side_apply(
+                None,
+                applied,
+                rt.schema,
+                manager=opts.manager,
+                force=opts.force,
+                now=now_rfc3339(),
+                api_version=rt.api_version,
+            )
+            result = self.create(
+                rt, namespace, created, WriteOptions(dry_run=opts.dry_run, field_validation="Ignore")
+            )
+            result.warnings = warnings
+            return result
+        self._precondition(rt, current, applied)
+        try:
+            merged = server_side_apply(
+                copy.deepcopy(self.view(rt, current)),
+                applied,
+                rt.schema,
+                manager=opts.manager,
+                force=opts.force,
+                now=now_rfc3339(),
+                api_version=rt.api_version,
+                subresource=opts.subresource,
+            )
+        except ApplyConflictError as e:
+            raise ApiError(
+                409,
+                "Conflict",
+                str(e),
+                name=name,
+                group=rt.group,
+                kind=rt.plural,
+                causes=[
+                    {
+                        "reason": "FieldManagerConflict",
+                        "message": f'conflict with "{c.manager}"',
+                        "field": c.field,
+                    }
+                    for c in e.conflicts
+                ],
+            ) from e
+        return self._write(rt, current, merged, opts, warnings, tracked=True)
+
+    def _precondition(self, rt: ResourceType, current: Obj, incoming: Obj) -> None:
+        wanted = incoming["metadata"].get("resourceVersion")
+        if wanted and str(wanted) != current["metadata"]["resourceVersion"]:
+            raise errors.conflict(
+                rt.plural,
+                rt.group,
+                current["metadata"]["name"],
+                "the object has been modified; please apply your changes to the latest version and try again",
+            )
+        uid = incoming["metadata"].get("uid")
+        if uid and uid != current["metadata"]["uid"]:
+            raise errors.conflict(
+                rt.plural,
+                rt.group,
+                current["metadata"]["name"],
+                f"Precondition failed: UID in precondition: {uid}, UID in object meta: {current['metadata']['uid']}",
+            )
+
+    def _write(
+        self,
+        rt: ResourceType,
+        current: Obj,
+        incoming: Obj,
+        opts: WriteOptions,
+        warnings: list[str],
+        *,
+        tracked: bool = False,
+    ) -> WriteResult:
+        """Store ``incoming`` as the new state of ``current``, under the rules of its subresource."""
+        current_view = self.view(rt, current)
+        new = self._merge_subresource(rt, current_view, incoming, opts.subresource)
+        meta = new["metadata"]
+        old_meta = current["metadata"]
+        for key in (
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+        ):
+            if key in old_meta:
+                meta[key] = old_meta[key]
+            else:
+                meta.pop(key, None)
+        meta["resourceVersion"] = old_meta["resourceVersion"]
+        if old_meta.get("deletionTimestamp"):
+            added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
+            if added:
+                raise ApiError(
+                    422,
+                    "Invalid",
+                    f"metadata.finalizers: Forbidden: no new finalizers can be added if the object is being "
+                    f"deleted, found new finalizers {sorted(added)!r}",
+                    name=str(meta.get("name")),
+                    kind=rt.kind,
+                )
+        if opts.subresource is None:
+            new = self._prepare(rt, new, create=False)
+        if rt.generation and _strip_meta_and_status(new) != _strip_meta_and_status(current_view):
+            new["metadata"]["generation"] = int(old_meta.get("generation", 1)) + 1
+        if rt.key == "apiextensions.k8s.io/customresourcedefinitions" and opts.subresource is None:
+            new = self._accept_crd(new)
+        if not tracked:
+            new = self._track(rt, current_view, new, opts)
+        if new == current_view:
+            return WriteResult(current_view, warnings=warnings)
+        if opts.dry_run:
+            return WriteResult(new, warnings=warnings)
+        finished = new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers")
+        if finished and rt.key != "/namespaces":
+            gone = self.store.delete(rt.key, str(meta.get("namespace", "")), str(meta["name"]))
+            self._after_delete(rt, current)
+            return WriteResult(self.view(rt, gone or new), warnings=warnings)
+        stored = self.store.put(rt.key, new)
+        if rt.key == "apiextensions.k8s.io/customresourcedefinitions":
+            self.registry.set_crd(str(meta["name"]), stored)
+        return WriteResult(self.view(rt, stored), warnings=warnings)
+
+    def _merge_subresource(
+        self, rt: ResourceType, current: Obj, incoming: Obj, subresource: str | None
+    ) -> Obj:
+        if subresource == "status":
+            new = copy.deepcopy(current)
+            if "status" in incoming:
+                new["status"] = incoming["status"]
+            else:
+                new.pop("status", None)
+            return new
+        new = copy.deepcopy(incoming)
+        if rt.status:
+            if "status" in current:
+                new["status"] = copy.deepcopy(current["status"])
+            else:
+                new.pop("status", None)
+        if "managedFields" not in new["metadata"] and "managedFields" in current["metadata"]:
+            new["metadata"]["managedFields"] = copy.deepcopy(current["metadata"]["managedFields"])
+        return new
+
+    # -- scale -------------------------------------------------------------------------
+
+    def get_scale(self, rt: ResourceType, namespace: str, name: str) -> Obj:
+        obj = self.get(rt, namespace, name)
+        assert rt.scale is not None
+        spec = _read_path(obj, rt.scale.spec_replicas_path)
+        status = _read_path(obj, rt.scale.status_replicas_path)
+        scale: Obj = {
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": {
+                k: obj["metadata"][k]
+                for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                if k in obj["metadata"]
+            },
+            "spec": {"replicas": int(spec or 0)},
+            "status": {"replicas": int(status or 0)},
+        }
+        if rt.scale.label_selector_path:
+            selector = _read_path(obj, rt.scale.label_selector_path)
+            if selector:
+                scale["status"]["selector"] = selector
+        else:
+            selector = (obj.get("spec") or {}).get("selector") or {}
+            labels = selector.get("matchLabels") or {}
+            if labels:
+                scale["status"]["selector"] = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        return scale
+
+    def write_scale(
+        self, rt: ResourceType, namespace: str, name: str, new_scale: Any, opts: WriteOptions
+    ) -> WriteResult:
+        """PUT, or PATCH already applied to the current Scale, of the scale subresource."""
+        assert rt.scale is not None
+        current = self.get(rt, namespace, name)
+        if not isinstance(new_scale, dict) or not isinstance(
+            (new_scale.get("spec") or {}).get("replicas", 0), int
+        ):
+            raise errors.bad_request(
+                "the scale must be an autoscaling/v1 Scale with an integer spec.replicas"
+            )
+        wanted_rv = (new_scale.get("metadata") or {}).get("resourceVersion")
+        if wanted_rv and str(wanted_rv) != current["metadata"]["resourceVersion"]:
+            raise errors.conflict(
+                rt.plural,
+                rt.group,
+                name,
+                "the object has been modified; please apply your changes to the latest version and try again",
+            )
+        replicas = int((new_scale.get("spec") or {}).get("replicas", 0))
+        if replicas < 0:
+            raise errors.invalid(
+                "Scale",
+                "autoscaling",
+                name,
+                [
+                    {
+                        "reason": "FieldValueInvalid",
+                        "message": f"Invalid value: {replicas}: must be greater than or equal to 0",
+                        "field": "spec.replicas",
+                    }
+                ],
+            )
+        incoming = copy.deepcopy(self.view(rt, current))
+        _write_path(incoming, rt.scale.spec_replicas_path, replicas)
+        sub_opts = WriteOptions(manager=opts.manager, dry_run=opts.dry_run, field_validation="Ignore")
+        self._write(rt, current, incoming, sub_opts, [])
+        return WriteResult(self.get_scale(rt, namespace, name) if not opts.dry_run else new_scale)
+
+    # -- delete ------------------------------------------------------------------------
+
+    def delete(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        *,
+        propagation: str | None = None,
+        dry_run: bool = False,
+        preconditions: Mapping[str, Any] | None = None,
+    ) -> tuple[Obj, bool]:
+        """Delete or start deleting; returns (object, deleted_now)."""
+        current = self.get(rt, namespace, name)
+        if preconditions:
+            if preconditions.get("uid") and preconditions["uid"] != current["metadata"]["uid"]:
+                raise errors.conflict(
+                    rt.plural,
+                    rt.group,
+                    name,
+                    f"Precondition failed: UID in precondition: {preconditions['uid']}, "
+                    f"UID in object meta: {current['metadata']['uid']}",
+                )
+            rv = preconditions.get("resourceVersion")
+            if rv and str(rv) != current["metadata"]["resourceVersion"]:
+                raise errors.conflict(
+                    rt.plural,
+                    rt.group,
+                    name,
+                    "Precondition failed: ResourceVersion in precondition does not match the object",
+                )
+        if rt.key == "/namespaces" and name in _RESERVED_NAMESPACES[:3]:
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                name=name,
+                kind="namespaces",
+            )
+        finalizers = list(current["metadata"].get("finalizers") or [])
+        if propagation == "Foreground" and "foregroundDeletion" not in finalizers:
+            finalizers.append("foregroundDeletion")
+        elif propagation == "Orphan" and "orphan" not in finalizers:
+            finalizers.append("orphan")
+        needs_wait = bool(finalizers) or rt.key == "/namespaces"
+        if dry_run:
+            return self.view(rt, current), not needs_wait
+        if needs_wait:
+            if current["metadata"].get("deletionTimestamp") and finalizers == current["metadata"].get(
+                "finalizers"
+            ):
+                return self.view(rt, current), False
+            new = copy.deepcopy(current)
+            new["metadata"].setdefault("deletionTimestamp", now_rfc3339())
+            new["metadata"].setdefault("deletionGracePeriodSeconds", 0)
+            if finalizers:
+                new["metadata"]["finalizers"] = finalizers
+            if rt.key == "/namespaces":
+                new.setdefault("status", {})["phase"] = "Terminating"
+            return self.view(rt, self.store.put(rt.key, new)), False
+        gone = self.store.delete(rt.key, namespace, name)
+        self._after_delete(rt, current)
+        return self.view(rt, gone or current), True
+
+    def _after_delete(self, rt: ResourceType, obj: Obj) -> None:
+        if rt.key == "apiextensions.k8s.io/customresourcedefinitions":
+            spec = obj.get("spec") or {}
+            key = f"{spec.get('group', '')}/{(spec.get('names') or {}).get('plural', '')}"
+            for item in self.store.list(key):
+                self.store.delete(
+                    key, str(item["metadata"].get("namespace", "")), str(item["metadata"]["name"])
+                )
+            self.registry.set_crd(str(obj["metadata"]["name"]), None)
+
+    def remove_finalizer(self, rt: ResourceType, obj: Obj, finalizer: str) -> None:
+        """Drop one finalizer (used by the built-in controllers), completing a pending delete."""
+        meta = obj["metadata"]
+        current = self.store.get(rt.key, str(meta.get("namespace", "")), str(meta["name"]))
+        if current is None or finalizer not in (current["metadata"].get("finalizers") or []):
+            return
+        new = copy.deepcopy(current)
+        new["metadata"]["finalizers"] = [f for f in new["metadata"]["finalizers"] if f != finalizer]
+        if not new["metadata"]["finalizers"]:
+            del new["metadata"]["finalizers"]
+        self._write(rt, current, new, WriteOptions(field_validation="Ignore"), [])
+
+    def ensure_namespace(self, name: str) -> None:
+        if self.store.get("/namespaces", "", name) is None:
+            rt = self.registry.lookup("", "v1", "namespaces")
+            assert rt is not None
+            self.create(rt, "", {"metadata": {"name": name}}, WriteOptions(manager="localcluster"))
+
+
+def _path_parts(path: str) -> list[str]:
+    return [p for p in path.strip().lstrip(".").split(".") if p]
+
+
+def _read_path(obj: Mapping[str, Any], path: str) -> Any:
+    node: Any = obj
+    for part in _path_parts(path):
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(part)
+    return node
+
+
+def _write_path(obj: dict[str, Any], path: str, value: Any) -> None:
+    parts = _path_parts(path)
+    node = obj
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value

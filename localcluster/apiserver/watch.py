@@ -1,0 +1,204 @@
+"""Watch: one JSON event per line over a chunked response.
+
+Without a resourceVersion (or with "0") the watch starts with an ADDED event for every
+object that matches, then follows live changes. With a resourceVersion it replays the
+retained history after it; when that history no longer reaches back far enough, the
+stream carries a single ERROR event with a 410 Expired Status (informers re-list then).
+Selectors filter exactly as for lists; an object that stops matching is sent as DELETED,
+one that starts matching as ADDED, as the real server does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import json
+import random
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from localcluster.apiserver import errors
+from localcluster.apiserver.registry import ResourceType
+from localcluster.apiserver.selectors import FieldSelector, LabelSelector
+from localcluster.apiserver.tables import to_table
+from localcluster.store import Event, EventQueue, ExpiredError, Obj
+
+if TYPE_CHECKING:
+    from localcluster.apiserver.objects import Objects
+
+BOOKMARK_INTERVAL = 10.0
+DEFAULT_TIMEOUT = (1800, 3600)  # the real server's min-request-timeout, randomised
+
+
+def _matches(
+    obj: Obj | None, namespace: str | None, labels: LabelSelector | None, fields: FieldSelector | None
+) -> bool:
+    if obj is None:
+        return False
+    if namespace is not None and obj["metadata"].get("namespace", "") != namespace:
+        return False
+    if labels is not None and not labels.matches(obj["metadata"].get("labels") or {}):
+        return False
+    return fields is None or fields.matches(obj)
+
+
+def filter_event(
+    event: Event, namespace: str | None, labels: LabelSelector | None, fields: FieldSelector | None
+) -> tuple[str, Obj] | None:
+    """The (type, object) a watcher with these filters sees for ``event``, if anything."""
+    now = event.type != "DELETED" and _matches(event.obj, namespace, labels, fields)
+    if event.type == "DELETED":
+        return (
+            ("DELETED", event.obj) if _matches(event.prev or event.obj, namespace, labels, fields) else None
+        )
+    was = _matches(event.prev, namespace, labels, fields)
+    if now and was:
+        return ("MODIFIED", event.obj)
+    if now:
+        return ("ADDED", event.obj)
+    if was:
+        # It left the selection: watchers see it go, as the real server's filtered watch does.
+        return ("DELETED", event.obj)
+    return None
+
+
+class _Encoder:
+    def __init__(self, objects: Objects, rt: ResourceType, table_version: str | None) -> None:
+        self.objects = objects
+        self.rt = rt
+        self.table_version = table_version
+        self.first_table = True
+
+    def line(self, etype: str, obj: Obj) -> bytes:
+        view = self.objects.view(self.rt, obj)
+        payload: Any = view
+        if self.table_version and etype != "BOOKMARK":
+            payload = to_table(
+                self.rt.plural,
+                [view],
+                now=datetime.datetime.now(datetime.UTC),
+                printer_columns=self.rt.printer_columns if self.rt.custom else None,
+                list_meta={"resourceVersion": view["metadata"]["resourceVersion"]},
+            )
+            payload["apiVersion"] = f"meta.k8s.io/{self.table_version}"
+            if not self.first_table:
+                payload["columnDefinitions"] = []
+            self.first_table = False
+        return json.dumps({"type": etype, "object": payload}, separators=(",", ":")).encode() + b"\n"
+
+    def bookmark(self, rv: int) -> bytes:
+        obj = {
+            "kind": self.rt.kind,
+            "apiVersion": self.rt.api_version,
+            "metadata": {"resourceVersion": str(rv)},
+        }
+        return json.dumps({"type": "BOOKMARK", "object": obj}, separators=(",", ":")).encode() + b"\n"
+
+
+def _parse_timeout(request: web.Request) -> float:
+    raw = request.query.get("timeoutSeconds")
+    if raw:
+        try:
+            return max(0.0, float(raw))
+        except ValueError as e:
+            raise errors.bad_request(f"timeoutSeconds must be a number: {e}") from e
+    return float(random.randint(*DEFAULT_TIMEOUT))
+
+
+async def serve_watch(
+    request: web.Request,
+    objects: Objects,
+    rt: ResourceType,
+    namespace: str | None,
+    labels: LabelSelector | None,
+    fields: FieldSelector | None,
+    *,
+    table_version: str | None,
+) -> web.StreamResponse:
+    store = objects.store
+    timeout = _parse_timeout(request)
+    bookmarks = request.query.get("allowWatchBookmarks", "").lower() in ("true", "1")
+    raw_rv = request.query.get("resourceVersion", "")
+    try:
+        since = int(raw_rv) if raw_rv not in ("", "0") else None
+    except ValueError as e:
+        raise errors.bad_request(f'resourceVersion "{raw_rv}" is not a valid resource version') from e
+
+    # Subscribe before reading the initial state, so no change falls in between.
+    queue = EventQueue(store)
+    encoder = _Encoder(objects, rt, table_version)
+    response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    response.enable_chunked_encoding()
+    try:
+        initial: Iterable[tuple[str, Obj]]
+        last_rv = store.resource_version
+        expired: str | None = None
+        if since is None:
+            initial = [
+                ("ADDED", o) for o in store.list(rt.key, namespace) if _matches(o, namespace, labels, fields)
+            ]
+        else:
+            try:
+                replay = [e for e in store.events_since(since) if e.resource == rt.key]
+            except ExpiredError as e:
+                replay = []
+                expired = f"too old resource version: {e.requested} ({e.oldest})"
+            initial = [
+                f for f in (filter_event(e, namespace, labels, fields) for e in replay) if f is not None
+            ]
+        await response.prepare(request)
+        if expired is not None:
+            status = errors.expired(expired).status()
+            await response.write(json.dumps({"type": "ERROR", "object": status}).encode() + b"\n")
+            return response
+        for etype, obj in initial:
+            await response.write(encoder.line(etype, obj))
+        await _follow(response, queue, encoder, rt, namespace, labels, fields, last_rv, timeout, bookmarks)
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        queue.close()
+    with contextlib.suppress(ConnectionResetError, RuntimeError):
+        await response.write_eof()
+    return response
+
+
+async def _follow(
+    response: web.StreamResponse,
+    queue: EventQueue,
+    encoder: _Encoder,
+    rt: ResourceType,
+    namespace: str | None,
+    labels: LabelSelector | None,
+    fields: FieldSelector | None,
+    last_rv: int,
+    duration: float,
+    bookmarks: bool,
+) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + duration
+    next_bookmark = loop.time() + BOOKMARK_INTERVAL
+    while True:
+        now = loop.time()
+        if now >= deadline:
+            return
+        wait = min(deadline, next_bookmark) - now if bookmarks else deadline - now
+        try:
+            event = await asyncio.wait_for(queue.get(), timeout=wait)
+        except TimeoutError:
+            if bookmarks and loop.time() >= next_bookmark:
+                # The queue is drained, so every change up to the store's version was seen.
+                await response.write(encoder.bookmark(encoder.objects.store.resource_version))
+                next_bookmark = loop.time() + BOOKMARK_INTERVAL
+            continue
+        if event is None:  # the watcher fell too far behind; it must re-watch
+            return
+        if event.rv <= last_rv or event.resource != rt.key:
+            continue
+        last_rv = event.rv
+        filtered = filter_event(event, namespace, labels, fields)
+        if filtered is not None:
+            await response.write(encoder.line(*filtered))

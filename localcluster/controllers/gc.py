@@ -1,0 +1,175 @@
+"""Garbage collection and namespace termination, as kube-controller-manager does them.
+
+- An object whose owners (``metadata.ownerReferences``) are all gone is deleted; owner
+  references to deleted owners are dropped when other owners remain.
+- Foreground deletion: an owner with the ``foregroundDeletion`` finalizer waits until its
+  dependents are gone (they are deleted first), then the finalizer is removed.
+- Orphan deletion: dependents lose their reference to an owner with the ``orphan``
+  finalizer, then the finalizer is removed.
+- A namespace being deleted has its contents deleted; once it is empty it goes too.
+
+Runs inside the server process on the store's change feed. On start it sweeps everything,
+so what a crash interrupted is finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from collections.abc import Iterable
+
+from localcluster.apiserver.errors import ApiError
+from localcluster.apiserver.objects import Objects, WriteOptions
+from localcluster.apiserver.registry import ResourceType
+from localcluster.store import Event, EventQueue, Obj
+
+log = logging.getLogger("localcluster.gc")
+
+
+class GarbageCollector:
+    def __init__(self, objects: Objects) -> None:
+        self.objects = objects
+        self.store = objects.store
+
+    def _types(self) -> dict[str, ResourceType]:
+        out: dict[str, ResourceType] = {}
+        for key in {rt.key for rt in self.objects.registry.all()}:
+            rt = self.objects.registry.storage_type(key)
+            if rt is not None:
+                out[key] = rt
+        return out
+
+    def _all(self) -> Iterable[tuple[ResourceType, Obj]]:
+        for key, rt in self._types().items():
+            for obj in self.store.list(key):
+                yield rt, obj
+
+    def _live_uids(self) -> set[str]:
+        return {str(obj["metadata"].get("uid")) for _, obj in self._all()}
+
+    def sweep(self) -> None:
+        """One pass over everything; each pass makes progress, and events trigger the next."""
+        uids = self._live_uids()
+        dependents: dict[str, list[tuple[ResourceType, Obj]]] = {}
+        for rt, obj in list(self._all()):
+            refs = obj["metadata"].get("ownerReferences") or []
+            for ref in refs:
+                dependents.setdefault(str(ref.get("uid")), []).append((rt, obj))
+            if refs:
+                self._collect(rt, obj, uids)
+        for rt, obj in list(self._all()):
+            finalizers = obj["metadata"].get("finalizers") or []
+            if not obj["metadata"].get("deletionTimestamp"):
+                continue
+            uid = str(obj["metadata"]["uid"])
+            if "orphan" in finalizers:
+                for dep_rt, dep in dependents.get(uid, []):
+                    self._drop_owner(dep_rt, dep, {uid})
+                self._finalize(rt, obj, "orphan")
+            elif "foregroundDeletion" in finalizers:
+                waiting = [d for d in dependents.get(uid, []) if self._exists(*d)]
+                for dep_rt, dep in waiting:
+                    self._delete(dep_rt, dep, "Foreground")
+                if not [d for d in waiting if self._exists(*d)]:
+                    self._finalize(rt, obj, "foregroundDeletion")
+        self._terminate_namespaces()
+
+    def _exists(self, rt: ResourceType, obj: Obj) -> bool:
+        meta = obj["metadata"]
+        current = self.store.get(rt.key, str(meta.get("namespace", "")), str(meta["name"]))
+        return current is not None and current["metadata"].get("uid") == meta.get("uid")
+
+    def _collect(self, rt: ResourceType, obj: Obj, uids: set[str]) -> None:
+        refs = obj["metadata"].get("ownerReferences") or []
+        gone = {str(r.get("uid")) for r in refs if str(r.get("uid")) not in uids}
+        if not gone:
+            return
+        if len(gone) == len(refs):
+            self._delete(rt, obj, "Background")
+        else:
+            self._drop_owner(rt, obj, gone)
+
+    def _delete(self, rt: ResourceType, obj: Obj, propagation: str) -> None:
+        meta = obj["metadata"]
+        if meta.get("deletionTimestamp"):
+            return
+        try:
+            self.objects.delete(
+                rt, str(meta.get("namespace", "")), str(meta["name"]), propagation=propagation
+            )
+        except ApiError as e:
+            if e.code != 404:
+                log.warning("could not delete %s %s: %s", rt.kind, meta.get("name"), e.message)
+
+    def _drop_owner(self, rt: ResourceType, obj: Obj, uids: set[str]) -> None:
+        meta = obj["metadata"]
+        current = self.store.get(rt.key, str(meta.get("namespace", "")), str(meta["name"]))
+        if current is None:
+            return
+        new = copy.deepcopy(current)
+        refs = [r for r in new["metadata"].get("ownerReferences") or [] if str(r.get("uid")) not in uids]
+        if refs:
+            new["metadata"]["ownerReferences"] = refs
+        else:
+            new["metadata"].pop("ownerReferences", None)
+        try:
+            self.objects.update(
+                rt,
+                str(meta.get("namespace", "")),
+                str(meta["name"]),
+                new,
+                WriteOptions(manager="garbage-collector", field_validation="Ignore"),
+            )
+        except ApiError as e:
+            log.warning("could not drop owner references of %s %s: %s", rt.kind, meta.get("name"), e.message)
+
+    def _finalize(self, rt: ResourceType, obj: Obj, finalizer: str) -> None:
+        try:
+            self.objects.remove_finalizer(rt, obj, finalizer)
+        except ApiError as e:
+            log.warning(
+                "could not remove finalizer %s of %s: %s", finalizer, obj["metadata"].get("name"), e.message
+            )
+
+    def _terminate_namespaces(self) -> None:
+        for ns in self.store.list("/namespaces"):
+            if not ns["metadata"].get("deletionTimestamp"):
+                continue
+            name = str(ns["metadata"]["name"])
+            namespaced = [rt for rt in self._types().values() if rt.namespaced]
+            for rt in namespaced:
+                for obj in self.store.list(rt.key, name):
+                    self._delete(rt, obj, "Background")
+            # Objects with finalizers stay until their owners' controllers let them go.
+            if not any(self.store.list(rt.key, name) for rt in namespaced):
+                self.store.delete("/namespaces", "", name)
+
+    async def run(self) -> None:
+        """Sweep on start, then after every batch of changes."""
+        queue = EventQueue(self.store)
+        try:
+            self.sweep()
+            while True:
+                event = await queue.get()
+                if event is None:
+                    queue = EventQueue(self.store)
+                elif not _relevant(event):
+                    continue
+                # Let a burst of changes settle into one pass.
+                await asyncio.sleep(0.01)
+                if not queue.drain():
+                    queue = EventQueue(self.store)
+                self.sweep()
+        finally:
+            queue.close()
+
+
+def _relevant(event: Event) -> bool:
+    meta = event.obj["metadata"]
+    return (
+        event.type == "DELETED"
+        or bool(meta.get("deletionTimestamp"))
+        or bool(meta.get("ownerReferences"))
+        or event.resource == "/namespaces"
+    )

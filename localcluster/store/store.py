@@ -1,0 +1,232 @@
+"""Durable object store with one global resourceVersion and a bounded watch history.
+
+Objects live in SQLite (WAL mode) and, for reads, in memory. Every write is one SQLite
+transaction committed before the caller is answered, so an acknowledged write survives a
+SIGKILL of the process. Each change gets the next global resourceVersion and is appended
+to an in-memory history that watches replay from; a watch asking for a resourceVersion
+older than the history (or from before the last restart) is told it expired.
+
+The store knows nothing of Kubernetes semantics beyond the object's identity and its
+``metadata.resourceVersion``; the API layer decides what a write means.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import collections
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+Obj = dict[str, Any]
+EventType = Literal["ADDED", "MODIFIED", "DELETED"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects (
+    resource TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    rv INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (resource, namespace, name)
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One change: ``obj`` is the object after the change (before it, for DELETED, with the new RV)."""
+
+    type: EventType
+    resource: str
+    rv: int
+    obj: Obj
+    prev: Obj | None = None
+
+    @property
+    def namespace(self) -> str:
+        return str(self.obj["metadata"].get("namespace", ""))
+
+
+class ExpiredError(Exception):
+    """The requested resourceVersion is older than the retained history."""
+
+    def __init__(self, requested: int, oldest: int) -> None:
+        super().__init__(f"too old resource version: {requested} ({oldest})")
+        self.requested = requested
+        self.oldest = oldest
+
+
+Subscriber = Callable[[Event], None]
+
+
+class Store:
+    """Objects keyed by (resource, namespace, name). ``resource`` is ``group/plural``."""
+
+    def __init__(self, path: Path | None, *, history: int = 10_000) -> None:
+        self._db = sqlite3.connect(str(path) if path else ":memory:", isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode: a committed transaction survives the process being killed;
+        # only a power loss can undo the last ones.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._objects: dict[str, dict[tuple[str, str], Obj]] = collections.defaultdict(dict)
+        for resource, namespace, name, body in self._db.execute(
+            "SELECT resource, namespace, name, body FROM objects"
+        ):
+            self._objects[resource][(namespace, name)] = json.loads(body)
+        row = self._db.execute("SELECT value FROM meta WHERE key='rv'").fetchone()
+        self._rv = int(row[0]) if row else 1
+        self._history: collections.deque[Event] = collections.deque(maxlen=history)
+        # Events after this RV are all in the history.
+        self._oldest = self._rv
+        self._subscribers: list[Subscriber] = []
+
+    # -- reads -------------------------------------------------------------------------
+
+    @property
+    def resource_version(self) -> int:
+        return self._rv
+
+    def get(self, resource: str, namespace: str, name: str) -> Obj | None:
+        """The stored object; callers must not mutate it."""
+        return self._objects[resource].get((namespace, name))
+
+    def list(self, resource: str, namespace: str | None = None) -> list[Obj]:
+        """Objects of ``resource`` (in one namespace, or all), ordered by namespace and name."""
+        items = self._objects[resource]
+        keys = sorted(k for k in items if namespace is None or k[0] == namespace)
+        return [items[k] for k in keys]
+
+    def resources(self) -> builtins.list[str]:
+        return [r for r, items in self._objects.items() if items]
+
+    def count(self) -> int:
+        return sum(len(items) for items in self._objects.values())
+
+    def events_since(self, rv: int) -> builtins.list[Event]:
+        """Events after ``rv``; raises ExpiredError when they are no longer all retained."""
+        if rv < self._oldest:
+            raise ExpiredError(rv, self._oldest)
+        return list(self._iter_after(rv))
+
+    def _iter_after(self, rv: int) -> Iterator[Event]:
+        # History is ordered by rv; walk back from the end for the common, recent case.
+        history = self._history
+        start = len(history)
+        while start > 0 and history[start - 1].rv > rv:
+            start -= 1
+        for i in range(start, len(history)):
+            yield history[i]
+
+    # -- writes ------------------------------------------------------------------------
+
+    def put(self, resource: str, obj: Obj) -> Obj:
+        """Create or replace ``obj``; sets its resourceVersion. Returns the stored object."""
+        meta = obj["metadata"]
+        key = (str(meta.get("namespace", "")), str(meta["name"]))
+        prev = self._objects[resource].get(key)
+        rv = self._next_rv()
+        meta["resourceVersion"] = str(rv)
+        self._db.execute("BEGIN")
+        try:
+            self._db.execute(
+                "INSERT OR REPLACE INTO objects (resource, namespace, name, rv, body) VALUES (?, ?, ?, ?, ?)",
+                (resource, key[0], key[1], rv, json.dumps(obj, separators=(",", ":"))),
+            )
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('rv', ?)", (str(rv),))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            self._rv -= 1
+            raise
+        self._objects[resource][key] = obj
+        self._emit(Event("MODIFIED" if prev is not None else "ADDED", resource, rv, obj, prev))
+        return obj
+
+    def delete(self, resource: str, namespace: str, name: str) -> Obj | None:
+        """Remove an object; the DELETED event carries it with a new resourceVersion."""
+        current = self._objects[resource].get((namespace, name))
+        if current is None:
+            return None
+        rv = self._next_rv()
+        self._db.execute("BEGIN")
+        try:
+            self._db.execute(
+                "DELETE FROM objects WHERE resource=? AND namespace=? AND name=?", (resource, namespace, name)
+            )
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('rv', ?)", (str(rv),))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            self._rv -= 1
+            raise
+        del self._objects[resource][(namespace, name)]
+        gone = dict(current)
+        gone["metadata"] = dict(current["metadata"], resourceVersion=str(rv))
+        self._emit(Event("DELETED", resource, rv, gone, current))
+        return gone
+
+    def _next_rv(self) -> int:
+        self._rv += 1
+        return self._rv
+
+    # -- subscriptions -----------------------------------------------------------------
+
+    def subscribe(self, fn: Subscriber) -> Callable[[], None]:
+        """Call ``fn`` with every event from now on; returns the unsubscribe function."""
+        self._subscribers.append(fn)
+
+        def unsubscribe() -> None:
+            if fn in self._subscribers:
+                self._subscribers.remove(fn)
+
+        return unsubscribe
+
+    def _emit(self, event: Event) -> None:
+        if len(self._history) == self._history.maxlen:
+            # The oldest retained event is about to be dropped: watches from before it expire.
+            self._oldest = self._history[0].rv
+        self._history.append(event)
+        for fn in list(self._subscribers):
+            fn(event)
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class EventQueue:
+    """An asyncio queue fed by a store subscription; bounded so a stuck watcher cannot grow forever."""
+
+    def __init__(self, store: Store, *, limit: int = 100_000) -> None:
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self._limit = limit
+        self.overflowed = False
+        self._unsubscribe = store.subscribe(self._push)
+
+    def _push(self, event: Event) -> None:
+        if self._queue.qsize() >= self._limit:
+            self.overflowed = True
+            self._queue.put_nowait(None)
+            self._unsubscribe()
+            return
+        self._queue.put_nowait(event)
+
+    async def get(self) -> Event | None:
+        """The next event, or None when this queue overflowed and the watch must end."""
+        return await self._queue.get()
+
+    def drain(self) -> bool:
+        """Drop what is queued; False when the queue had overflowed (and must be replaced)."""
+        while not self._queue.empty():
+            if self._queue.get_nowait() is None:
+                return False
+        return True
+
+    def close(self) -> None:
+        self._unsubscribe()
