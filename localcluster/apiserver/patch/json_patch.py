@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import jsonpatch
@@ -118,7 +119,7 @@ def json_type(value: Any) -> str:
     return "an array" if _is_array(value) else type(value).__name__
 
 
-class _StrictTestOperation(jsonpatch.TestOperation):  # type: ignore[misc]
+class _StrictTestOperation(jsonpatch.TestOperation):  # type: ignore[misc,unused-ignore]
     """``test`` with JSON equality instead of Python equality."""
 
     def apply(self, obj: Any) -> Any:
@@ -138,7 +139,7 @@ class _StrictTestOperation(jsonpatch.TestOperation):  # type: ignore[misc]
         return obj
 
 
-class _Patch(jsonpatch.JsonPatch):  # type: ignore[misc]
+class _Patch(jsonpatch.JsonPatch):  # type: ignore[misc,unused-ignore]
     """The library's JsonPatch with the strict ``test`` operation."""
 
-    operations = {**jsonpatch.JsonPatch.operations, "test": _StrictTestOperation}
+    operations = MappingProxyType({**jsonpatch.JsonPatch.operations, "test": _StrictTestOperation})
