@@ -248,8 +248,8 @@ def parser(prog: str = "localcluster") -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None, prog: str = "localcluster") -> int:
-    args = parser(prog).parse_args(argv)
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    args = parser(prog or os.environ.get("LOCALCLUSTER_PROG", "localcluster")).parse_args(argv)
     try:
         return int(args.func(args))
     except CliError as e:

@@ -79,7 +79,9 @@ class Cluster:
             return status, text, hdrs
 
 
-def start_cluster(state_dir: Path, *, port: int = 0, timeout: float = 30.0) -> Cluster:
+def start_cluster(
+    state_dir: Path, *, port: int = 0, timeout: float = 30.0, env: dict[str, str] | None = None
+) -> Cluster:
     """Start `python -m localcluster serve` and wait until it answers."""
     state_dir.mkdir(parents=True, exist_ok=True)
     log = state_dir / "test-server.log"
@@ -98,6 +100,7 @@ def start_cluster(state_dir: Path, *, port: int = 0, timeout: float = 30.0) -> C
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
         )
     cluster = Cluster(state_dir=state_dir, proc=proc, log=log)
     deadline = time.monotonic() + timeout

@@ -22,6 +22,7 @@ def _cluster(argv: list[str]) -> int:
     hands over to ``python -m localcluster``.
     """
     command = [sys.executable, "-m", "localcluster", *argv]
+    os.environ["LOCALCLUSTER_PROG"] = "rollouts cluster"
     os.execv(sys.executable, command)
     return 0  # pragma: no cover - execv does not return
 

@@ -6,6 +6,7 @@ Uses the `kubernetes` Python client, so it needs no kubectl; `kubectl` works jus
 
 from __future__ import annotations
 
+import os
 import sys
 
 import yaml
@@ -33,9 +34,8 @@ def main(path: str) -> int:
         print(
             f"{doc['kind']:<12} {meta['name']:<18} resourceVersion={obj.metadata.resourceVersion} uid={obj.metadata.uid}"
         )
-    print(
-        "\nlocalcluster is up. Try:  export KUBECONFIG=$(rollouts cluster kubeconfig --path); kubectl get all -n services"
-    )
+    kubeconfig = os.environ.get("KUBECONFIG", "~/.kube/config")
+    print(f"\nTry:  export KUBECONFIG={kubeconfig}; kubectl get all -n services")
     return 0
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from localcluster.apiserver import errors
+from localcluster.apiserver.builtin_validation import validate_builtin
 from localcluster.apiserver.defaults import default_builtin
 from localcluster.apiserver.errors import ApiError
 from localcluster.apiserver.patch import PatchError
@@ -79,7 +80,7 @@ class WriteResult:
 
 
 def _causes(errs: list[FieldError]) -> list[dict[str, str]]:
-    return [{"reason": e.type, "message": str(e), "field": e.path} for e in errs]
+    return [e.cause() for e in errs]
 
 
 def _strip_meta_and_status(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -189,6 +190,8 @@ class Objects:
         errs = validate_object_meta(obj, namespaced=rt.namespaced, resource=rt.plural)
         if schema is not None and rt.custom:
             errs += validate(obj, schema)
+        elif not rt.custom:
+            errs += validate_builtin(rt.api_version, rt.kind, obj)
         if rt.key == "apiextensions.k8s.io/customresourcedefinitions":
             errs += validate_crd(obj)
         if errs:
@@ -481,8 +484,7 @@ class Objects:
                     name=str(meta.get("name")),
                     kind=rt.kind,
                 )
-        if opts.subresource is None:
-            new = self._prepare(rt, new, create=False)
+        new = self._prepare(rt, new, create=False)
         if rt.generation and _strip_meta_and_status(new) != _strip_meta_and_status(current_view):
             new["metadata"]["generation"] = int(old_meta.get("generation", 1)) + 1
         if rt.key == "apiextensions.k8s.io/customresourcedefinitions" and opts.subresource is None:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import datetime
 import json
+import os
 import random
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,8 @@ from localcluster.store import Event, EventQueue, ExpiredError, Obj
 if TYPE_CHECKING:
     from localcluster.apiserver.objects import Objects
 
-BOOKMARK_INTERVAL = 10.0
+# Seconds between bookmarks on an idle watch (settable for tests).
+BOOKMARK_INTERVAL = float(os.environ.get("LOCALCLUSTER_BOOKMARK_INTERVAL", "10"))
 DEFAULT_TIMEOUT = (1800, 3600)  # the real server's min-request-timeout, randomised
 
 

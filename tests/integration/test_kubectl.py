@@ -414,3 +414,15 @@ def test_protobuf_create_is_refused_with_a_way_out(kubectl: Kubectl, namespace: 
     result = kubectl.run("create", "configmap", "x", "-n", namespace, "--from-literal=a=b", check=False)
     assert result.returncode != 0
     assert "kubectl apply" in result.stderr
+
+
+def test_apply_rejects_deployment_whose_selector_misses_its_template(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    k = _ns(kubectl, namespace)
+    broken = DEPLOYMENT.replace("    matchLabels: {app: web}", "    matchLabels: {app: other}")
+    result = run(k, "apply", "-f", "-", input=broken, check=False)
+    assert result.returncode != 0
+    assert 'The Deployment "web" is invalid' in result.stderr
+    assert "`selector` does not match template `labels`" in result.stderr
+    assert run(k, "get", "deploy", "web", check=False).returncode != 0

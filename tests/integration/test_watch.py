@@ -7,6 +7,7 @@ import json
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from tests.conftest import Cluster, start_cluster, stop_cluster
@@ -124,3 +125,30 @@ def test_watch_timeout_seconds_ends_stream(cluster: Cluster, namespace: str) -> 
     with watch(cluster, f"/api/v1/namespaces/{namespace}/configmaps", timeoutSeconds="1") as events:
         assert list(events) == []
     assert 0.9 <= time.monotonic() - started < 5
+
+
+def test_watch_bookmarks_carry_the_current_resource_version(tmp_path: Path) -> None:
+    cluster = start_cluster(tmp_path / "state", env={"LOCALCLUSTER_BOOKMARK_INTERVAL": "0.3"})
+    try:
+        path = "/api/v1/namespaces/default/configmaps"
+        _, created, _ = cluster.request("POST", path, configmap("b", "default"))
+        with watch(
+            cluster,
+            path,
+            allowWatchBookmarks="true",
+            resourceVersion=created["metadata"]["resourceVersion"],
+            timeoutSeconds="5",
+        ) as events:
+            bookmark = next(events)
+        # without allowWatchBookmarks there are none
+        with watch(
+            cluster, path, resourceVersion=created["metadata"]["resourceVersion"], timeoutSeconds="1"
+        ) as events:
+            assert list(events) == []
+    finally:
+        stop_cluster(cluster)
+    assert bookmark["type"] == "BOOKMARK"
+    assert bookmark["object"]["kind"] == "ConfigMap"
+    assert int(bookmark["object"]["metadata"]["resourceVersion"]) >= int(
+        created["metadata"]["resourceVersion"]
+    )
