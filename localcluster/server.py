@@ -34,8 +34,15 @@ from aiohttp import web
 from localcluster.apiserver.app import make_app
 from localcluster.apiserver.objects import Objects
 from localcluster.apiserver.registry import Registry
+from localcluster.controllers.base import Controller, ControllerManager
+from localcluster.controllers.deployment import DeploymentController
+from localcluster.controllers.endpoints import EndpointsController
 from localcluster.controllers.gc import GarbageCollector
+from localcluster.controllers.job import JobController
+from localcluster.controllers.replicaset import ReplicaSetController
+from localcluster.kubelet.kubelet import Kubelet
 from localcluster.pki import Pki
+from localcluster.proxy.services import ServiceProxy
 from localcluster.store import Store
 
 log = logging.getLogger("localcluster")
@@ -160,6 +167,19 @@ def acquire_lock(paths: StatePaths) -> IO[str]:
     return handle
 
 
+def controllers(objects: Objects, state_dir: Path) -> list[Controller]:
+    """The built-in controllers, the kubelet and the Service proxies, in start order."""
+    kubelet = Kubelet(objects, state_dir=state_dir)
+    return [
+        kubelet,
+        ReplicaSetController(objects),
+        DeploymentController(objects),
+        EndpointsController(objects),
+        JobController(objects),
+        ServiceProxy(objects),
+    ]
+
+
 def build(store: Store) -> Objects:
     """The object layer over ``store``, with the CRDs it holds served and the usual namespaces."""
     registry = Registry()
@@ -207,6 +227,8 @@ async def serve(state_dir: Path, *, host: str = "127.0.0.1", port: int | None = 
     log.info("localcluster serving on %s (state %s)", url, state_dir)
 
     gc_task = asyncio.create_task(GarbageCollector(objects).run(), name="garbage-collector")
+    manager = ControllerManager(objects, controllers(objects, state_dir))
+    manager_task = asyncio.create_task(manager.run(), name="controllers")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -215,9 +237,10 @@ async def serve(state_dir: Path, *, host: str = "127.0.0.1", port: int | None = 
         await stop.wait()
     finally:
         log.info("localcluster stopping")
-        gc_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await gc_task
+        for task in (manager_task, gc_task):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await runner.cleanup()
         store.close()
         with contextlib.suppress(OSError):

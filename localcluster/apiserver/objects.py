@@ -27,6 +27,7 @@ from localcluster.apiserver.patch.apply import ApplyConflictError, server_side_a
 from localcluster.apiserver.patch.json_patch import json_patch
 from localcluster.apiserver.patch.merge import merge_patch
 from localcluster.apiserver.patch.strategic import strategic_merge_patch
+from localcluster.apiserver.podlogs import PodLogs
 from localcluster.apiserver.registry import Registry, ResourceType
 from localcluster.apiserver.schema import Schema
 from localcluster.apiserver.validation import (
@@ -54,6 +55,7 @@ PATCH_CONTENT_TYPES: dict[str, PatchType] = {
 }
 
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+SERVICE_NETWORK = "127.96.0.0/16"
 _RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
@@ -94,6 +96,8 @@ class Objects:
         self.store = store
         self.registry = registry
         self._rng = random.SystemRandom()
+        # Set by the kubelet when it runs: where pods/log reads from.
+        self.pod_logs: PodLogs | None = None
 
     # -- reading -----------------------------------------------------------------------
 
@@ -264,14 +268,15 @@ class Objects:
             spec.setdefault("clusterIPs", [spec["clusterIP"]])
             return
         used = {str((s.get("spec") or {}).get("clusterIP")) for s in self.store.list("/services")}
-        network = ipaddress.ip_network("10.96.0.0/16")
+        # Cluster IPs are on the loopback range, so the Service proxies can listen on them.
+        network = ipaddress.ip_network(SERVICE_NETWORK)
         for _ in range(1000):
             ip = str(network[self._rng.randrange(10, network.num_addresses - 1)])
             if ip not in used:
                 spec["clusterIP"] = ip
                 spec["clusterIPs"] = [ip]
                 return
-        raise ApiError(500, "InternalError", "no free cluster IP in 10.96.0.0/16")
+        raise ApiError(500, "InternalError", f"no free cluster IP in {SERVICE_NETWORK}")
 
     def _accept_crd(self, crd: Obj) -> Obj:
         spec = crd.get("spec") or {}

@@ -1,1 +1,1 @@
-"""Built in a later issue; see docs/localcluster.md."""
+"""localcluster's built-in controllers: garbage collection, ReplicaSet, Deployment, Endpoints, Job."""

@@ -1,1 +1,1 @@
-"""Built in a later issue; see docs/localcluster.md."""
+"""The kubelet: runs pods as real HTTP workloads (the demo app, or subprocesses) on loopback addresses."""

@@ -1,1 +1,1 @@
-"""Built in a later issue; see docs/localcluster.md."""
+"""Service proxies: ClusterIP and NodePort traffic over ready endpoints, on loopback."""

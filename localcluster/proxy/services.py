@@ -1,0 +1,13 @@
+"""ServiceProxy: not written yet (placeholder so the server's wiring is complete)."""
+
+from __future__ import annotations
+
+from localcluster.controllers.base import Controller
+
+
+class ServiceProxy(Controller):
+    name = "service-proxy"
+    watches = ("/services",)
+
+    async def reconcile(self, key: str) -> float | None:
+        return None
