@@ -241,6 +241,7 @@ class Objects:
         obj = self._prepare(rt, obj, create=True)
         if rt.key == "/services":
             self._allocate_cluster_ip(obj)
+            self._allocate_node_ports(obj)
         if rt.key == "apiextensions.k8s.io/customresourcedefinitions":
             obj = self._accept_crd(obj)
         obj = self._track(rt, None, obj, opts)
@@ -257,6 +258,72 @@ class Objects:
             if self.store.get(rt.key, namespace, name) is None:
                 return name
         raise ApiError(500, "InternalError", f"could not generate a unique name from {prefix!r}")
+
+    def _keep_service_addresses(self, old: Obj, new: Obj) -> None:
+        """An update keeps the allocated cluster IP and node ports it does not set itself."""
+        old_spec = old.get("spec") or {}
+        spec = new.setdefault("spec", {})
+        for key in ("clusterIP", "clusterIPs"):
+            if key in old_spec and not spec.get(key):
+                spec[key] = old_spec[key]
+        old_ports = {
+            (p.get("port"), p.get("protocol", "TCP")): p.get("nodePort") for p in old_spec.get("ports") or []
+        }
+        if spec.get("type") in ("NodePort", "LoadBalancer"):
+            for port in spec.get("ports") or []:
+                previous = old_ports.get((port.get("port"), port.get("protocol", "TCP")))
+                if previous and not port.get("nodePort"):
+                    port["nodePort"] = previous
+            mine = {"metadata": {"name": new["metadata"]["name"]}, "spec": spec}
+            others = [
+                s
+                for s in self.store.list("/services")
+                if s["metadata"].get("uid") != old["metadata"].get("uid")
+            ]
+            self._assign_node_ports(mine, others)
+        else:
+            for port in spec.get("ports") or []:
+                port.pop("nodePort", None)
+
+    def _allocate_node_ports(self, svc: Obj) -> None:
+        if (svc.get("spec") or {}).get("type") in ("NodePort", "LoadBalancer"):
+            self._assign_node_ports(svc, self.store.list("/services"))
+
+    def _assign_node_ports(self, svc: Obj, others: list[Obj]) -> None:
+        """NodePort and LoadBalancer Services get a port in 30000-32767 for each port without one."""
+        spec = svc.setdefault("spec", {})
+        used = {
+            int(p["nodePort"])
+            for s in others
+            for p in (s.get("spec") or {}).get("ports") or []
+            if p.get("nodePort")
+        }
+        for port in spec.get("ports") or []:
+            wanted = port.get("nodePort")
+            if wanted:
+                if int(wanted) in used or not 30000 <= int(wanted) <= 32767:
+                    raise errors.invalid(
+                        "Service",
+                        "",
+                        str(svc["metadata"].get("name", "")),
+                        [
+                            {
+                                "reason": "FieldValueInvalid",
+                                "message": f"Invalid value: {wanted}: provided port is already allocated"
+                                if int(wanted) in used
+                                else f"Invalid value: {wanted}: provided port is not in the valid range. "
+                                "The range of valid ports is 30000-32767",
+                                "field": "spec.ports[].nodePort",
+                            }
+                        ],
+                    )
+                used.add(int(wanted))
+                continue
+            free = [p for p in range(30000, 32768) if p not in used]
+            if not free:
+                raise ApiError(500, "InternalError", "no free node port in 30000-32767")
+            port["nodePort"] = self._rng.choice(free)
+            used.add(port["nodePort"])
 
     def _allocate_cluster_ip(self, svc: Obj) -> None:
         spec = svc.setdefault("spec", {})
@@ -489,6 +556,8 @@ class Objects:
                     name=str(meta.get("name")),
                     kind=rt.kind,
                 )
+        if rt.key == "/services" and opts.subresource is None:
+            self._keep_service_addresses(current_view, new)
         new = self._prepare(rt, new, create=False)
         if rt.generation and _strip_meta_and_status(new) != _strip_meta_and_status(current_view):
             new["metadata"]["generation"] = int(old_meta.get("generation", 1)) + 1

@@ -8,7 +8,14 @@ from typing import Protocol
 
 class PodLogs(Protocol):
     def read(
-        self, namespace: str, pod: str, container: str, *, previous: bool, tail_lines: int | None, timestamps: bool
+        self,
+        namespace: str,
+        pod: str,
+        container: str,
+        *,
+        previous: bool,
+        tail_lines: int | None,
+        timestamps: bool,
     ) -> str | None:
         """The container's log so far (or its previous run's), or None when it has none."""
 

@@ -370,3 +370,31 @@ def test_errors_are_status_objects_naming_the_problem(cluster: Cluster, namespac
     status, body, _ = cluster.request("GET", "/apis/nope.example.com/v1/things")
     assert status == 404
     assert body["kind"] == "Status"
+
+
+def test_services_get_loopback_cluster_ips_and_node_ports_that_updates_keep(cluster: Cluster, namespace: str) -> None:
+    path = f"/api/v1/namespaces/{namespace}/services"
+    body = {
+        "metadata": {"name": "np"},
+        "spec": {"type": "NodePort", "selector": {"app": "x"}, "ports": [{"port": 80, "targetPort": 8080}]},
+    }
+    status, svc, _ = cluster.request("POST", path, body)
+    assert status == 201, svc
+    assert svc["spec"]["clusterIP"].startswith("127.96.")
+    node_port = svc["spec"]["ports"][0]["nodePort"]
+    assert 30000 <= node_port <= 32767
+    # a PUT that leaves out the allocated addresses keeps them
+    body["metadata"]["resourceVersion"] = svc["metadata"]["resourceVersion"]
+    body["metadata"]["labels"] = {"changed": "yes"}
+    status, updated, _ = cluster.request("PUT", f"{path}/np", body)
+    assert status == 200, updated
+    assert updated["spec"]["clusterIP"] == svc["spec"]["clusterIP"]
+    assert updated["spec"]["ports"][0]["nodePort"] == node_port
+    # the same node port cannot be taken twice
+    taken = {
+        "metadata": {"name": "np2"},
+        "spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": node_port}]},
+    }
+    status, err, _ = cluster.request("POST", path, taken)
+    assert status == 422
+    assert "already allocated" in err["message"]
