@@ -171,7 +171,7 @@ class ObjectHandlers:
                 ):
                     return await self.watch(request, target)
                 return self.list(request, target)
-            return self.get(request, target)
+            return await self.get(request, target)
         if method == "POST" and target.name is None:
             return await self.create(request, target)
         if method == "PUT" and target.name is not None:
@@ -225,14 +225,14 @@ class ObjectHandlers:
         body = {"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": list_meta, "items": items}
         return json_response(body)
 
-    def get(self, request: web.Request, target: Target) -> web.Response:
+    async def get(self, request: web.Request, target: Target) -> web.StreamResponse:
         rt = target.rt
         assert target.name is not None and target.namespace is not None
         if target.subresource == "scale":
             return json_response(self.objects.get_scale(rt, target.namespace, target.name))
         obj = self.objects.view(rt, self.objects.get(rt, target.namespace, target.name))
         if target.subresource == "log":
-            return self._log(obj, request)
+            return await self._log(obj, request)
         table_version = _wants_table(request)
         if table_version:
             table = to_table(
@@ -247,17 +247,54 @@ class ObjectHandlers:
             return json_response(table)
         return json_response(obj)
 
-    def _log(self, pod: Obj, request: web.Request) -> web.Response:
+    async def _log(self, pod: Obj, request: web.Request) -> web.StreamResponse:
+        """``pods/log``: the container's log from the kubelet, whole or followed."""
+        name = pod["metadata"]["name"]
         containers = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
         container = request.query.get("container") or (containers[0] if len(containers) == 1 else None)
         if container is None:
             raise errors.bad_request(
-                f"a container name must be specified for pod {pod['metadata']['name']}, choose one of: {containers}"
+                f"a container name must be specified for pod {name}, choose one of: {containers}"
             )
         if container not in containers:
-            raise errors.bad_request(f"container {container} is not valid for pod {pod['metadata']['name']}")
-        # Pods run in the next localcluster issue; until then a pod has written nothing.
-        return web.Response(text="", content_type="text/plain")
+            raise errors.bad_request(f"container {container} is not valid for pod {name}")
+        try:
+            tail = int(request.query["tailLines"]) if "tailLines" in request.query else None
+        except ValueError as e:
+            raise errors.bad_request(f"tailLines must be an integer: {e}") from e
+        timestamps = _bool_query(request, "timestamps")
+        namespace = str(pod["metadata"].get("namespace", ""))
+        logs = self.objects.pod_logs
+        if logs is None:
+            raise errors.bad_request(
+                f'container "{container}" in pod "{name}" is waiting to start: no kubelet runs'
+            )
+        if _bool_query(request, "follow"):
+            response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+            response.enable_chunked_encoding()
+            await response.prepare(request)
+            try:
+                async for line in logs.follow(
+                    namespace, name, container, tail_lines=tail, timestamps=timestamps
+                ):
+                    await response.write(line.encode())
+            except ConnectionResetError:
+                pass
+            return response
+        text = logs.read(
+            namespace,
+            name,
+            container,
+            previous=_bool_query(request, "previous"),
+            tail_lines=tail,
+            timestamps=timestamps,
+        )
+        if text is None:
+            which = "previous terminated container" if _bool_query(request, "previous") else "container"
+            raise errors.bad_request(
+                f'{which} "{container}" in pod "{name}" is waiting to start: ContainerCreating'
+            )
+        return web.Response(text=text, content_type="text/plain")
 
     async def watch(self, request: web.Request, target: Target) -> web.StreamResponse:
         labels, fields = _selectors(request, target.rt)
@@ -275,7 +312,8 @@ class ObjectHandlers:
 
     def _options(self, request: web.Request, subresource: str | None) -> WriteOptions:
         return WriteOptions(
-            manager=request.query.get("fieldManager", "") or _default_manager(request),
+            manager=request.query.get("fieldManager", ""),
+            default_manager=_default_manager(request),
             dry_run=_dry_run(request),
             field_validation=_field_validation(request),
             subresource=subresource if subresource == "status" else None,

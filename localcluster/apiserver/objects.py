@@ -68,6 +68,9 @@ class WriteOptions:
     """What a write request asked for besides the object."""
 
     manager: str = ""
+    # The manager an ordinary write is recorded under when the client names none
+    # (the real server uses the User-Agent); apply always needs an explicit one.
+    default_manager: str = ""
     dry_run: bool = False
     field_validation: FieldValidation = "Strict"
     subresource: str | None = None
@@ -373,13 +376,14 @@ class Objects:
 
     def _track(self, rt: ResourceType, old: Obj | None, new: Obj, opts: WriteOptions) -> Obj:
         """Record field ownership of an ordinary (non-apply) write."""
-        if not opts.manager or rt.schema is None:
+        manager = opts.manager or opts.default_manager
+        if not manager or rt.schema is None:
             return new
         return update_managed_fields(
             old,
             new,
             rt.schema,
-            manager=opts.manager,
+            manager=manager,
             now=now_rfc3339(),
             api_version=rt.api_version,
             subresource=opts.subresource,
@@ -664,7 +668,12 @@ class Objects:
             )
         incoming = copy.deepcopy(self.view(rt, current))
         _write_path(incoming, rt.scale.spec_replicas_path, replicas)
-        sub_opts = WriteOptions(manager=opts.manager, dry_run=opts.dry_run, field_validation="Ignore")
+        sub_opts = WriteOptions(
+            manager=opts.manager,
+            default_manager=opts.default_manager,
+            dry_run=opts.dry_run,
+            field_validation="Ignore",
+        )
         self._write(rt, current, incoming, sub_opts, [])
         return WriteResult(self.get_scale(rt, namespace, name) if not opts.dry_run else new_scale)
 

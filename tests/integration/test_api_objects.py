@@ -372,7 +372,9 @@ def test_errors_are_status_objects_naming_the_problem(cluster: Cluster, namespac
     assert body["kind"] == "Status"
 
 
-def test_services_get_loopback_cluster_ips_and_node_ports_that_updates_keep(cluster: Cluster, namespace: str) -> None:
+def test_services_get_loopback_cluster_ips_and_node_ports_that_updates_keep(
+    cluster: Cluster, namespace: str
+) -> None:
     path = f"/api/v1/namespaces/{namespace}/services"
     body = {
         "metadata": {"name": "np"},
@@ -398,3 +400,22 @@ def test_services_get_loopback_cluster_ips_and_node_ports_that_updates_keep(clus
     status, err, _ = cluster.request("POST", path, taken)
     assert status == 422
     assert "already allocated" in err["message"]
+
+
+def test_server_side_apply_needs_a_field_manager(cluster: Cluster, namespace: str) -> None:
+    status, body, _ = cluster.request(
+        "PATCH",
+        f"/api/v1/namespaces/{namespace}/configmaps/ssa",
+        configmap("ssa", namespace, a="b"),
+        content_type="application/apply-patch+yaml",
+    )
+    assert status == 400
+    assert "fieldManager" in body["message"]
+    status, body, _ = cluster.request(
+        "PATCH",
+        f"/api/v1/namespaces/{namespace}/configmaps/ssa?fieldManager=me",
+        configmap("ssa", namespace, a="b"),
+        content_type="application/apply-patch+yaml",
+    )
+    assert status == 201
+    assert [(m["manager"], m["operation"]) for m in body["metadata"]["managedFields"]] == [("me", "Apply")]
