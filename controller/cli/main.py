@@ -34,9 +34,15 @@ def main(argv: list[str] | None = None) -> int:
         if len(args) == 1 or args[1] in ("-h", "--help"):
             args = [*args[:1], "--help"]
         return _cluster(args[1:])
+    if args and args[0] == "load-test":
+        # Imported here so that other commands do not pay for aiohttp and rich.
+        from controller.loadtest.command import main as load_test
+
+        return load_test(args[1:], prog=f"{prog} load-test")
     parser = argparse.ArgumentParser(prog=prog, description="Progressive delivery for Kubernetes.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("cluster", help="manage localcluster: up, down, status, kubeconfig")
+    sub.add_parser("load-test", help="send HTTP load to a URL or Service; show the share per version")
     sub.add_parser("version", help="print the version")
     parsed = parser.parse_args(args)
     if parsed.command == "version":
