@@ -269,7 +269,16 @@ class ObjectHandlers:
             raise errors.bad_request(
                 f'container "{container}" in pod "{name}" is waiting to start: no kubelet runs'
             )
-        if _bool_query(request, "follow"):
+        previous = _bool_query(request, "previous")
+        text = logs.read(
+            namespace, name, container, previous=previous, tail_lines=tail, timestamps=timestamps
+        )
+        if text is None:
+            which = "previous terminated container" if previous else "container"
+            raise errors.bad_request(
+                f'{which} "{container}" in pod "{name}" is waiting to start: ContainerCreating'
+            )
+        if _bool_query(request, "follow") and not previous:
             response = web.StreamResponse(headers={"Content-Type": "text/plain"})
             response.enable_chunked_encoding()
             await response.prepare(request)
@@ -281,19 +290,6 @@ class ObjectHandlers:
             except ConnectionResetError:
                 pass
             return response
-        text = logs.read(
-            namespace,
-            name,
-            container,
-            previous=_bool_query(request, "previous"),
-            tail_lines=tail,
-            timestamps=timestamps,
-        )
-        if text is None:
-            which = "previous terminated container" if _bool_query(request, "previous") else "container"
-            raise errors.bad_request(
-                f'{which} "{container}" in pod "{name}" is waiting to start: ContainerCreating'
-            )
         return web.Response(text=text, content_type="text/plain")
 
     async def watch(self, request: web.Request, target: Target) -> web.StreamResponse:
