@@ -139,39 +139,54 @@ def test_generation_bumps_only_on_spec_change(cluster: Cluster, namespace: str) 
     assert dep["metadata"]["generation"] == 2
 
 
+def ingress(name: str, ns: str) -> dict[str, Any]:
+    """An Ingress: a kind with a spec, a status subresource and no controller touching it here."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"defaultBackend": {"service": {"name": "web", "port": {"number": 80}}}},
+    }
+
+
 def test_noop_write_changes_nothing(cluster: Cluster, namespace: str) -> None:
-    path = f"/apis/apps/v1/namespaces/{namespace}/deployments"
-    _, dep, _ = cluster.request("POST", path, deployment("n", namespace))
+    path = f"/apis/networking.k8s.io/v1/namespaces/{namespace}/ingresses"
+    _, ing, _ = cluster.request("POST", path, ingress("n", namespace))
     status, again, _ = cluster.request(
-        "PATCH", f"{path}/n", {"spec": {"replicas": 2}}, content_type="application/merge-patch+json"
+        "PATCH",
+        f"{path}/n",
+        {"spec": {"defaultBackend": {"service": {"name": "web"}}}},
+        content_type="application/merge-patch+json",
     )
     assert status == 200
-    assert again == dep
+    assert again == ing
 
 
 def test_status_and_main_resource_are_kept_apart(cluster: Cluster, namespace: str) -> None:
-    path = f"/apis/apps/v1/namespaces/{namespace}/deployments"
-    cluster.request("POST", path, deployment("s", namespace))
+    path = f"/apis/networking.k8s.io/v1/namespaces/{namespace}/ingresses"
+    cluster.request("POST", path, ingress("s", namespace))
+    lb = {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}
     # status in a main-resource write is ignored
-    _, dep, _ = cluster.request(
+    _, ing, _ = cluster.request(
         "PATCH",
         f"{path}/s",
-        {"spec": {"replicas": 4}, "status": {"replicas": 99}},
+        {"spec": {"ingressClassName": "nginx"}, "status": lb},
         content_type="application/merge-patch+json",
     )
-    assert dep["spec"]["replicas"] == 4
-    assert "replicas" not in dep.get("status", {})
+    assert ing["spec"]["ingressClassName"] == "nginx"
+    assert ing.get("status", {}).get("loadBalancer", {}) == {}
+    assert ing["metadata"]["generation"] == 2
     # spec in a status write is ignored, and status writes do not bump generation
-    status, dep, _ = cluster.request(
+    status, ing, _ = cluster.request(
         "PATCH",
         f"{path}/s/status",
-        {"spec": {"replicas": 1}, "status": {"replicas": 4, "observedGeneration": 2}},
+        {"spec": {"ingressClassName": "other"}, "status": lb},
         content_type="application/merge-patch+json",
     )
     assert status == 200
-    assert dep["spec"]["replicas"] == 4
-    assert dep["status"]["replicas"] == 4
-    assert dep["metadata"]["generation"] == 2
+    assert ing["spec"]["ingressClassName"] == "nginx"
+    assert ing["status"] == lb
+    assert ing["metadata"]["generation"] == 2
 
 
 def test_dry_run_persists_nothing(cluster: Cluster, namespace: str) -> None:
