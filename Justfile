@@ -17,6 +17,10 @@ cluster-down:
 cluster-status:
     ./dev cluster.status
 
+# Send traffic through a Service and watch which versions answer (the seed's load test).
+load-test service="services/frontend" duration="30s":
+    ./dev load-test --service {{service}} --duration {{duration}}
+
 # Run a demo scenario on localcluster (basic so far).
 demo scenario="basic":
     ./dev demo --scenario {{scenario}}

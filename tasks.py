@@ -68,8 +68,13 @@ def test(c: Context, k: str = "", marker: str = "", workers: str = "auto") -> No
     c.run(f"{PY} -m pytest {' '.join(args)}", pty=False)
 
 
-@task(help={"scenario": "basic (the only one so far: brings up localcluster and applies a sample app)"})
-def demo(c: Context, scenario: str = "basic") -> None:
+@task(
+    help={
+        "scenario": "basic (the only one so far: the sample app on localcluster, then traffic through it)",
+        "duration": "how long to send traffic, e.g. 10s",
+    }
+)
+def demo(c: Context, scenario: str = "basic", duration: str = "10s") -> None:
     """Run a demo scenario on localcluster."""
     if scenario != "basic":
         raise Exit(f"unknown scenario {scenario!r}: only 'basic' exists so far")
@@ -78,6 +83,26 @@ def demo(c: Context, scenario: str = "basic") -> None:
     kubeconfig = c.run(f"{PY} -m localcluster kubeconfig --path", hide=True).stdout.strip()
     env["KUBECONFIG"] = kubeconfig
     c.run(f"{PY} demos/sample/apply.py demos/sample/app.yaml", env=env)
+    c.run(
+        f"{PY} -m controller.cli.main load-test --service services/frontend --duration {duration}",
+        env=env,
+        pty=sys.stdout.isatty(),
+    )
+
+
+@task(
+    help={
+        "service": "the Service, NAMESPACE/NAME",
+        "duration": "how long, e.g. 30s, 2m",
+        "rps": "requests per second",
+    }
+)
+def load_test(c: Context, service: str = "services/frontend", duration: str = "30s", rps: int = 20) -> None:
+    """Send traffic through a Service and show the share each version answers."""
+    c.run(
+        f"{PY} -m controller.cli.main load-test --service {service} --duration {duration} --rps {rps}",
+        pty=sys.stdout.isatty(),
+    )
 
 
 cluster = Collection("cluster")
@@ -90,3 +115,4 @@ ns.add_collection(cluster)
 ns.add_task(lint)
 ns.add_task(test)
 ns.add_task(demo)
+ns.add_task(load_test, name="load-test")

@@ -99,11 +99,33 @@ def _selected_template(spec: Mapping[str, Any], *, required: bool) -> list[Field
     return errs + _containers(template.get("spec"), "spec.template.spec")
 
 
+def _rolling_update(spec: Mapping[str, Any]) -> list[FieldError]:
+    """maxSurge and maxUnavailable cannot both be zero: the rollout could never progress."""
+    rolling = (spec.get("strategy") or {}).get("rollingUpdate")
+    if not isinstance(rolling, Mapping):
+        return []
+
+    def zero(value: Any) -> bool:
+        return value in (0, "0", "0%")
+
+    if zero(rolling.get("maxSurge")) and zero(rolling.get("maxUnavailable")):
+        value = rolling.get("maxUnavailable")
+        return [
+            FieldError(
+                "spec.strategy.rollingUpdate.maxUnavailable",
+                INVALID,
+                "may not be 0 when `maxSurge` is 0",
+                value,
+            )
+        ]
+    return []
+
+
 def _workload(obj: Obj) -> list[FieldError]:
     spec = obj.get("spec")
     if not isinstance(spec, Mapping):
         return [FieldError("spec", REQUIRED)]
-    return _replicas(spec) + _selected_template(spec, required=True)
+    return _replicas(spec) + _rolling_update(spec) + _selected_template(spec, required=True)
 
 
 def _job(obj: Obj) -> list[FieldError]:

@@ -87,3 +87,14 @@ def test_service_ports() -> None:
         "spec": {"clusterIP": "None"},
     }
     assert messages(headless) == []
+
+
+def test_rolling_update_cannot_have_both_surge_and_unavailable_zero() -> None:
+    obj = deployment(
+        strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": "0%"}}
+    )
+    assert messages(obj) == [
+        'spec.strategy.rollingUpdate.maxUnavailable: Invalid value: "0%": may not be 0 when `maxSurge` is 0'
+    ]
+    ok = deployment(strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}})
+    assert messages(ok) == []
