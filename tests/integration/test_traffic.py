@@ -32,7 +32,10 @@ def demo_deployment(name: str, ns: str, color: str, replicas: int) -> dict[str, 
                             "name": "app",
                             "image": f"argoproj/rollouts-demo:{color}",
                             "ports": [{"name": "http", "containerPort": 8080}],
-                            "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 1},
+                            "readinessProbe": {
+                                "httpGet": {"path": "/healthz", "port": "http"},
+                                "periodSeconds": 1,
+                            },
                         }
                     ]
                 },
@@ -84,7 +87,9 @@ def shares(summary: dict[str, Any]) -> dict[str, int]:
     return {v["version"]: v["requests"] for v in summary["versions"]}
 
 
-def test_service_over_1_and_3_pods_carries_a_quarter_and_three_quarters(cluster: Cluster, namespace: str) -> None:
+def test_service_over_1_and_3_pods_carries_a_quarter_and_three_quarters(
+    cluster: Cluster, namespace: str
+) -> None:
     apps = f"/apis/apps/v1/namespaces/{namespace}/deployments"
     assert cluster.request("POST", apps, demo_deployment("blue", namespace, "blue", 1))[0] == 201
     assert cluster.request("POST", apps, demo_deployment("green", namespace, "green", 3))[0] == 201
