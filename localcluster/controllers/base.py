@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("localcluster.controllers")
 
+#: Seconds of back-to-back reconciling after which a worker lets other tasks (API requests) run.
+YIELD_EVERY = 0.02
+
 
 def key_of(namespace: str, name: str) -> str:
     return f"{namespace}/{name}"
@@ -138,7 +141,13 @@ class ControllerManager:
         queue = self._queues[controller.name]
         pending = self._pending[controller.name]
         failures: dict[str, int] = {}
+        loop = asyncio.get_running_loop()
+        yielded = loop.time()
         while True:
+            if loop.time() - yielded > YIELD_EVERY:
+                # A long burst of work must not starve API requests: let them in now and then.
+                await asyncio.sleep(0)
+                yielded = loop.time()
             key = await queue.get()
             pending.discard(key)
             try:

@@ -7,6 +7,7 @@
 - Orphan deletion: dependents lose their reference to an owner with the ``orphan``
   finalizer, then the finalizer is removed.
 - A namespace being deleted has its contents deleted; once it is empty it goes too.
+- Events last seen more than an hour ago are deleted (the API server's ``--event-ttl``).
 
 Runs inside the server process on the store's change feed. On start it sweeps everything,
 so what a crash interrupted is finished.
@@ -16,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import datetime
 import logging
+import time
 from collections.abc import Iterable
 
 from localcluster.apiserver.errors import ApiError
@@ -25,6 +28,9 @@ from localcluster.apiserver.registry import ResourceType
 from localcluster.store import Event, EventQueue, Obj
 
 log = logging.getLogger("localcluster.gc")
+
+#: How long an Event is kept after it was last seen (the real API server's default --event-ttl).
+EVENT_TTL = 3600.0
 
 
 class GarbageCollector:
@@ -145,13 +151,42 @@ class GarbageCollector:
             if not any(self.store.list(rt.key, name) for rt in namespaced):
                 self.store.delete("/namespaces", "", name)
 
+    def expire_events(self, now: float | None = None) -> int:
+        """Delete Events last seen more than EVENT_TTL ago, as the real API server does; returns how many."""
+        cutoff = (time.time() if now is None else now) - EVENT_TTL
+        expired = 0
+        for event in self.store.list("/events"):
+            stamp = (
+                event.get("lastTimestamp")
+                or event.get("eventTime")
+                or event["metadata"].get("creationTimestamp")
+            )
+            try:
+                seen = datetime.datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                continue
+            if seen < cutoff:
+                self.store.delete(
+                    "/events", str(event["metadata"].get("namespace", "")), str(event["metadata"]["name"])
+                )
+                expired += 1
+        return expired
+
     async def run(self) -> None:
-        """Sweep on start, then after every batch of changes."""
+        """Sweep on start, then after every batch of changes; expire old Events every minute."""
         queue = EventQueue(self.store)
+        loop = asyncio.get_running_loop()
+        next_expiry = loop.time()
         try:
             self.sweep()
             while True:
-                event = await queue.get()
+                if loop.time() >= next_expiry:
+                    self.expire_events()
+                    next_expiry = loop.time() + 60
+                try:
+                    event = await asyncio.wait_for(queue.get(), timeout=max(0.0, next_expiry - loop.time()))
+                except TimeoutError:
+                    continue
                 if event is None:
                     queue = EventQueue(self.store)
                 elif not _relevant(event):

@@ -147,15 +147,25 @@ class Kubelet(Controller):
         now = now_rfc3339()
         current = self.store.get(rt.key, "", NODE_NAME)
         if current is None:
-            self.objects.create(rt, "", node_object(now), WriteOptions(manager="kubelet"))
+            self.objects.create(
+                rt, "", node_object(now), WriteOptions(manager="kubelet", field_validation="Ignore")
+            )
             return
         labels = {**(current["metadata"].get("labels") or {}), **node_labels()}
         if labels != current["metadata"].get("labels"):
             body = copy.deepcopy(current)
             body["metadata"]["labels"] = labels
-            current = self.objects.update(rt, "", NODE_NAME, body, WriteOptions(manager="kubelet")).obj
+            current = self.objects.update(
+                rt, "", NODE_NAME, body, WriteOptions(manager="kubelet", field_validation="Ignore")
+            ).obj
         body = dict(current, status=node_status(current.get("status"), now))
-        self.objects.update(rt, "", NODE_NAME, body, WriteOptions(manager="kubelet", subresource="status"))
+        self.objects.update(
+            rt,
+            "",
+            NODE_NAME,
+            body,
+            WriteOptions(manager="kubelet", subresource="status", field_validation="Ignore"),
+        )
 
     def renew_lease(self) -> None:
         """Create or renew the node's Lease (what ``kubectl describe node`` shows as its Lease)."""
@@ -166,11 +176,15 @@ class Kubelet(Controller):
         lease = node_lease(node, time.time())
         current = self.store.get(rt.key, LEASE_NAMESPACE, NODE_NAME)
         if current is None:
-            self.objects.create(rt, LEASE_NAMESPACE, lease, WriteOptions(manager="kubelet"))
+            self.objects.create(
+                rt, LEASE_NAMESPACE, lease, WriteOptions(manager="kubelet", field_validation="Ignore")
+            )
             return
         body = copy.deepcopy(current)
         body["spec"] = {**(current.get("spec") or {}), **lease["spec"]}
-        self.objects.update(rt, LEASE_NAMESPACE, NODE_NAME, body, WriteOptions(manager="kubelet"))
+        self.objects.update(
+            rt, LEASE_NAMESPACE, NODE_NAME, body, WriteOptions(manager="kubelet", field_validation="Ignore")
+        )
 
     async def _beat(self) -> None:
         last_status = time.monotonic()
@@ -233,7 +247,11 @@ class Kubelet(Controller):
             body = copy.deepcopy(pod)
             body["spec"]["nodeName"] = NODE_NAME
             bound = self.objects.update(
-                rt, meta.get("namespace", ""), meta["name"], body, WriteOptions(manager="default-scheduler")
+                rt,
+                meta.get("namespace", ""),
+                meta["name"],
+                body,
+                WriteOptions(manager="default-scheduler", field_validation="Ignore"),
             )
         except ApiError as e:
             log.warning("binding pod %s/%s failed: %s", meta.get("namespace"), meta["name"], e)
@@ -277,7 +295,7 @@ class Kubelet(Controller):
                 meta.get("namespace", ""),
                 meta["name"],
                 dict(pod, status=status),
-                WriteOptions(manager="default-scheduler", subresource="status"),
+                WriteOptions(manager="default-scheduler", subresource="status", field_validation="Ignore"),
             )
 
     def _start_pod(self, key: str, pod: Obj) -> PodWorker:
@@ -389,7 +407,7 @@ class Kubelet(Controller):
                 namespace,
                 name,
                 dict(pod, status=status),
-                WriteOptions(manager="kubelet", subresource="status"),
+                WriteOptions(manager="kubelet", subresource="status", field_validation="Ignore"),
             )
         except ApiError as e:
             log.warning("writing the status of pod %s failed: %s", key, e)

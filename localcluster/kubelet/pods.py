@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
+import functools
 import logging
 import os
 import shutil
@@ -39,10 +41,16 @@ def base_env(pod_name: str, kubeconfig: Path, environ: Mapping[str, str] | None 
     return env
 
 
+@functools.lru_cache(maxsize=64)
+def _server_kubeconfig(path: Path, mtime_ns: int) -> Any:
+    """The parsed server kubeconfig (re-read only when the file changes)."""
+    return yaml.safe_load(path.read_text())
+
+
 def pod_kubeconfig(server_kubeconfig: Path, namespace: str) -> str | None:
     """The server's kubeconfig with the pod's namespace as the default; None when it cannot be read."""
     try:
-        config = yaml.safe_load(server_kubeconfig.read_text())
+        config = copy.deepcopy(_server_kubeconfig(server_kubeconfig, server_kubeconfig.stat().st_mtime_ns))
     except (OSError, yaml.YAMLError):
         return None
     if not isinstance(config, dict):

@@ -233,7 +233,10 @@ def _trie(paths: Iterable[Path]) -> _Node:
     for path in paths:
         node = root
         for element in path:
-            node = node.children.setdefault(element, _Node())
+            child = node.children.get(element)
+            if child is None:
+                child = node.children[element] = _Node()
+            node = child
         if path:
             node.member = True
     return root
