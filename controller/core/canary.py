@@ -1,0 +1,496 @@
+"""The canary reconcile without traffic routing: ``plan_canary(snapshot) -> Plan``.
+
+It follows Argo Rollouts' ``rolloutCanary`` (rollout/canary.go) and the parts of
+rollout/sync.go, replicaset.go, service.go and pause.go it calls, in their order:
+
+1. an invalid spec only sets the ``InvalidSpec`` condition (:mod:`controller.core.canary_invalid`);
+2. a changed pod template or step list first resets the status (step 0, pauses and abort
+   cleared; back to the stable template = fast rollback to the last step), and nothing else;
+3. otherwise the new ReplicaSet is created when missing (revision n+1, sized by
+   ``new_rs_new_replicas``), old ReplicaSets beyond ``revisionHistoryLimit`` are deleted,
+   the stable/canary Services are pointed at the stable/new hashes, then at most one
+   scaling round runs (stable first, then new, then the others down), and only when nothing
+   scaled does the pause step get its condition;
+4. the status is recomputed (step advance, full promotion, abort) and diffed into a merge patch.
+
+``spec.paused`` skips creation, scaling and step advance (Argo's ``syncReplicasOnly``).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from controller.api import Pause, Rollout, SetWeight, validate_rollout
+from controller.api.problems import SpecError
+from controller.core import conditions as c
+from controller.core import replicas as rmath
+from controller.core.canary_invalid import plan_invalid_spec
+from controller.core.canary_status import (
+    PauseContext,
+    format_selector,
+    paused_conditions,
+    rollout_conditions,
+    step_string,
+)
+from controller.core.hashing import POD_TEMPLATE_HASH_LABEL, pod_template_hash, step_hash
+from controller.core.phase import calculate_phase
+from controller.core.plan import NORMAL, Event, Plan, status_merge_patch
+from controller.core.snapshot import (
+    Snapshot,
+    creation_key,
+    name_of,
+    new_replica_set,
+    pod_hash_of,
+    revision_of,
+    spec_replicas,
+    status_count,
+)
+
+#: annotation Argo puts on a Service whose selector it manages
+MANAGED_BY_ANNOTATION = "argo-rollouts.argoproj.io/managed-by-rollouts"
+SKIP_STEPS_REASON = "SkipSteps"
+ROLLBACK_TO_STABLE_MESSAGE = "Rollback to stable"
+
+
+def plan_canary(snapshot: Snapshot) -> Plan:
+    """Plan one reconcile of a canary Rollout without traffic routing.
+
+    Raises ``ValueError`` for a Rollout that is not a canary or that uses traffic routing
+    (not supported by this planner yet).
+    """
+    problems = validate_rollout(snapshot.rollout)
+    if problems:
+        return plan_invalid_spec(snapshot, problems)
+    return _Reconcile(snapshot).run()
+
+
+class _Reconcile:
+    """One reconcile's working state (Argo's ``rolloutContext``); discarded afterwards."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snap = snapshot
+        self.now = snapshot.now
+        raw = snapshot.rollout
+        try:
+            self.view = Rollout.from_dict(raw)
+        except SpecError as e:  # pragma: no cover - validate_rollout already rejected these
+            raise ValueError(str(e)) from e
+        canary = self.view.spec.strategy.canary
+        if canary is None:
+            raise ValueError("plan_canary needs spec.strategy.canary")
+        if canary.traffic_routing is not None:
+            raise ValueError("plan_canary does not support canary.trafficRouting yet")
+        self.canary = canary
+        self.spec: Mapping[str, Any] = raw.get("spec") or {}
+        self.raw_steps: list[Mapping[str, Any]] = list(
+            ((self.spec.get("strategy") or {}).get("canary") or {}).get("steps") or []
+        )
+        self.old_status: Mapping[str, Any] = raw.get("status") or {}
+        # Argo's c.rollout.Status: conditions written earlier in this reconcile land here
+        self.status: dict[str, Any] = copy.deepcopy(dict(self.old_status))
+        self.rss: dict[str, dict[str, Any]] = {
+            name_of(rs): copy.deepcopy(dict(rs)) for rs in snapshot.replica_sets
+        }
+        self.pause = PauseContext(self.old_status)
+        self.creates: list[dict[str, Any]] = []
+        self.scales: dict[str, int] = {}
+        self.deletes: list[str] = []
+        self.selectors: list[tuple[str, dict[str, str]]] = []
+        self.events: list[Event] = []
+        self.requeue: float | None = None
+        template = self.spec.get("template") or {}
+        self.target_hash = pod_template_hash(template, self.old_status.get("collisionCount"))
+        self.new_name = self._find_new_rs(template)
+        stable_hash = str(self.old_status.get("stableRS") or "")
+        self.stable_name = next(
+            (n for n, rs in self._sorted_oldest() if stable_hash and pod_hash_of(rs) == stable_hash), None
+        )
+
+    # --- lookups ---------------------------------------------------------------------------
+    @property
+    def rollout(self) -> dict[str, Any]:
+        """The Rollout as Argo's ``c.rollout`` sees it now (status updated mid-reconcile)."""
+        return {**self.snap.rollout, "status": self.status}
+
+    @property
+    def new_rs(self) -> dict[str, Any] | None:
+        return self.rss.get(self.new_name) if self.new_name else None
+
+    @property
+    def stable_rs(self) -> dict[str, Any] | None:
+        return self.rss.get(self.stable_name) if self.stable_name else None
+
+    def others(self) -> list[dict[str, Any]]:
+        """Every ReplicaSet but the new and the stable one."""
+        skip = {self.new_name, self.stable_name}
+        return [rs for name, rs in self.rss.items() if name not in skip]
+
+    def _sorted_oldest(self) -> list[tuple[str, dict[str, Any]]]:
+        return sorted(self.rss.items(), key=lambda item: creation_key(item[1]))
+
+    def _find_new_rs(self, template: Mapping[str, Any]) -> str | None:
+        """Argo's ``FindNewReplicaSet``: the hash label first, then an equal template."""
+        for name, rs in self._sorted_oldest():
+            if pod_hash_of(rs) == self.target_hash:
+                return name
+        for name, rs in self._sorted_oldest():
+            if _strip_hash(((rs.get("spec") or {}).get("template")) or {}) == _strip_hash(template):
+                return name
+        return None
+
+    def revision(self) -> int:
+        """The revision of the update in progress (the new ReplicaSet's, or the next one)."""
+        new = self.new_rs
+        if new is not None and revision_of(new) > 0:
+            return revision_of(new)
+        return max((revision_of(rs) for rs in self.rss.values()), default=0) + 1
+
+    def current_pod_hash(self) -> str:
+        return pod_hash_of(self.new_rs) if self.new_rs is not None else self.target_hash
+
+    def template_or_steps_changed(self) -> bool:
+        """Argo's ``PodTemplateOrStepsChanged`` against the status of the last reconcile."""
+        old_steps = str(self.old_status.get("currentStepHash") or "")
+        if old_steps and old_steps != step_hash(self.raw_steps or None):
+            return True
+        old_pod = str(self.old_status.get("currentPodHash") or "")
+        return bool(old_pod) and old_pod != self.current_pod_hash()
+
+    # --- the reconcile ---------------------------------------------------------------------
+    def run(self) -> Plan:
+        if self.template_or_steps_changed():
+            return self.sync_status(changed=True)
+        if not self.view.spec.paused:
+            if self.new_rs is None:
+                self.create_new_rs()
+            elif c.get_condition(self.status.get("conditions"), c.PROGRESSING) is None:
+                self._set_status_condition(
+                    c.FOUND_NEW_RS_REASON, c.FOUND_NEW_RS_MESSAGE.format(name=self.new_name)
+                )
+            self.cleanup_history()
+        self.reconcile_services()
+        if not self.view.spec.paused and not self.reconcile_replica_sets():
+            self.reconcile_pause()
+        return self.sync_status(changed=False)
+
+    def _set_status_condition(self, reason: str, message: str) -> None:
+        new = {"type": c.PROGRESSING, "status": c.TRUE, "reason": reason, "message": message}
+        self.status["conditions"] = c.set_condition(self.status.get("conditions"), new, self.now)
+
+    def create_new_rs(self) -> None:
+        """Argo's ``createDesiredReplicaSet`` (no ephemeral metadata, no anti-affinity)."""
+        revision = max((revision_of(rs) for rs in self.rss.values()), default=0) + 1
+        rs = new_replica_set(self.snap.rollout, self.target_hash, revision)
+        name = name_of(rs)
+        all_rss = [*self.rss.values(), rs]
+        count = rmath.new_rs_new_replicas(self.rollout, all_rss, rs)
+        rs["spec"]["replicas"] = count
+        self.creates.append(copy.deepcopy(rs))
+        self.rss[name] = rs
+        self.new_name = name
+        if count > 0:
+            message = c.NEW_REPLICA_SET_DETAILED_MESSAGE.format(name=name, revision=revision)
+            self.events.append((NORMAL, c.NEW_REPLICA_SET_REASON, f"{message} with size {count}"))
+        self._set_status_condition(c.NEW_REPLICA_SET_REASON, c.NEW_REPLICA_SET_MESSAGE.format(name=name))
+
+    def cleanup_history(self) -> None:
+        """Argo's ``cleanupRollouts``: delete the oldest scaled-down others beyond the limit."""
+        others = sorted(self.others(), key=creation_key)
+        excess = len(others) - self.view.spec.revision_history_limit
+        for rs in others[: max(excess, 0)]:
+            if spec_replicas(rs) != 0 or status_count(rs, "replicas") != 0:
+                continue
+            generation = int((rs.get("metadata") or {}).get("generation") or 0)
+            if generation > status_count(rs, "observedGeneration"):
+                continue
+            self.deletes.append(name_of(rs))
+            del self.rss[name_of(rs)]
+
+    def reconcile_services(self) -> None:
+        """Argo's ``reconcileStableAndCanaryService`` for basic canary."""
+        pairs = (
+            (self.canary.stable_service, self.snap.stable_service, self.stable_rs),
+            (self.canary.canary_service, self.snap.canary_service, self.new_rs),
+        )
+        for svc_name, svc, rs in pairs:
+            if not svc_name or svc is None or rs is None:
+                continue
+            desired = pod_hash_of(rs)
+            current = ((svc.get("spec") or {}).get("selector") or {}).get(POD_TEMPLATE_HASH_LABEL)
+            if current == desired:
+                continue
+            managed = MANAGED_BY_ANNOTATION in ((svc.get("metadata") or {}).get("annotations") or {})
+            fully_available = spec_replicas(rs) != 0 and 0 < spec_replicas(rs) <= status_count(
+                rs, "availableReplicas"
+            )
+            if not managed and not fully_available:
+                continue  # adopting a Service: wait until its ReplicaSet can take the traffic
+            self.selectors.append((svc_name, {POD_TEMPLATE_HASH_LABEL: desired}))
+
+    def reconcile_replica_sets(self) -> bool:
+        """Argo's ``reconcileCanaryReplicaSets``: one scaling round; True when something scaled."""
+        new, stable = self.new_rs, self.stable_rs
+        if stable is not None and self.stable_name != self.new_name:
+            counts = rmath.canary_counts_for_rollout(self.rollout, new, stable, self.others())
+            if self._scale(stable, counts.stable):
+                return True
+        if new is not None:
+            count = rmath.new_rs_new_replicas(self.rollout, list(self.rss.values()), new)
+            if self._scale(new, count):
+                return True
+        return self._scale_down_others()
+
+    def _scale(self, rs: dict[str, Any], count: int) -> bool:
+        old = spec_replicas(rs)
+        if old == count:
+            return False
+        name = name_of(rs)
+        rs.setdefault("spec", {})["replicas"] = count
+        self.scales[name] = count
+        role = "up" if count > old else "down"
+        message = c.SCALING_REPLICA_SET_MESSAGE.format(
+            role=role, name=name, revision=revision_of(rs), old=old, new=count
+        )
+        self.events.append((NORMAL, c.SCALING_REPLICA_SET_REASON, message))
+        return True
+
+    def _scale_down_others(self) -> bool:
+        """Argo's ``reconcileOtherReplicaSets`` with ``scaleDownOldReplicaSetsForCanary``."""
+        others = [rs for rs in self.others() if spec_replicas(rs) > 0]
+        if not others:
+            return False
+        scaled = False
+        for rs in sorted(others, key=creation_key):  # cleanupUnhealthyReplicas
+            available = status_count(rs, "availableReplicas")
+            if spec_replicas(rs) > available:
+                scaled = self._scale(rs, available) or scaled
+        available_total = sum(status_count(rs, "availableReplicas") for rs in self.rss.values())
+        replicas = self.view.spec.replicas
+        min_available = replicas - rmath.max_unavailable_value(
+            replicas=replicas, max_surge=self._surge(), max_unavailable=self._unavailable()
+        )
+        budget = available_total - min_available
+        for rs in sorted(others, key=revision_of, reverse=True):
+            if budget <= 0:
+                break
+            current = spec_replicas(rs)
+            if current == 0:
+                continue
+            desired = current - budget if current > budget else 0
+            if self._scale(rs, desired):
+                scaled = True
+                budget -= current - desired
+        return scaled
+
+    def _surge(self) -> int | str:
+        return (self.spec.get("strategy") or {}).get("canary", {}).get("maxSurge") or rmath.DEFAULT_MAX_SURGE
+
+    def _unavailable(self) -> int | str:
+        raw = (self.spec.get("strategy") or {}).get("canary", {}).get("maxUnavailable")
+        return rmath.DEFAULT_MAX_UNAVAILABLE if raw is None else raw
+
+    def reconcile_pause(self) -> None:
+        """Argo's ``reconcileCanaryPause``: add the step's pause condition, requeue for its end."""
+        if self.old_status.get("promoteFull"):
+            return
+        step, index = self._current_step()
+        if not isinstance(step, Pause) or index is None:
+            return
+        condition = self.pause.condition(c.PAUSE_CANARY_STEP)
+        if condition is None:
+            if not self.old_status.get("controllerPause"):
+                self.pause.add_reasons.append(c.PAUSE_CANARY_STEP)
+                if step.duration is not None:
+                    self.requeue = float(int(step.duration))
+            return
+        if step.duration is None:
+            return
+        start = c.parse_time(condition.get("startTime"))
+        if start is None:
+            return
+        remaining = (start + timedelta(seconds=int(step.duration)) - _aware(self.now)).total_seconds()
+        if remaining > 0:
+            self.requeue = remaining
+
+    def _current_step(self) -> tuple[object | None, int | None]:
+        steps = self.canary.steps
+        if not steps:
+            return None, None
+        index = int(self.old_status.get("currentStepIndex") or 0)
+        return (steps[index] if index < len(steps) else None), index
+
+    def completed_current_step(self) -> bool:
+        """Argo's ``completedCurrentCanaryStep`` for setWeight and pause steps."""
+        if self.view.spec.paused:
+            return False
+        step, _ = self._current_step()
+        if isinstance(step, Pause):
+            condition = self.pause.condition(c.PAUSE_CANARY_STEP)
+            if condition is None:
+                # promoted: the CLI cleared pauseConditions after the controller paused
+                return bool(self.old_status.get("controllerPause"))
+            if step.duration is None:
+                return False
+            start = c.parse_time(condition.get("startTime"))
+            return start is not None and _aware(self.now) > start + timedelta(seconds=int(step.duration))
+        if isinstance(step, SetWeight):
+            return rmath.at_desired_canary_counts(self.rollout, self.new_rs, self.stable_rs, self.others())
+        return False
+
+    # --- status ----------------------------------------------------------------------------
+    def base_status(self) -> dict[str, Any]:
+        """Argo's ``calculateBaseStatus`` plus the canary fields of ``syncRolloutStatusCanary``."""
+        all_rss = list(self.rss.values())
+        new = self.new_rs
+        conditions = list(self.status.get("conditions") or ())
+        conditions = c.remove_condition(conditions, c.INVALID_SPEC)
+        conditions = paused_conditions(self.rollout, conditions, self.now)
+        current = self.current_pod_hash()
+        stable = str(self.old_status.get("stableRS") or "")
+        status: dict[str, Any] = {
+            "currentPodHash": current,
+            "replicas": sum(status_count(rs, "replicas") for rs in all_rss),
+            "updatedReplicas": status_count(new, "replicas"),
+            "readyReplicas": sum(status_count(rs, "readyReplicas") for rs in all_rss),
+            "availableReplicas": sum(status_count(rs, "availableReplicas") for rs in all_rss),
+            "HPAReplicas": sum(status_count(rs, "replicas") for rs in all_rss),
+            "selector": format_selector(self.spec.get("selector") or {}),
+            "stableRS": stable,
+            "currentStepHash": step_hash(self.raw_steps or None),
+            "conditions": conditions,
+            "promoteFull": current != stable and bool(self.old_status.get("promoteFull")),
+            "canary": {},
+            "blueGreen": {},
+        }
+        for key in ("collisionCount", "restartedAt", "workloadObservedGeneration"):
+            if self.old_status.get(key) is not None:
+                status[key] = self.old_status[key]
+        return status
+
+    def sync_status(self, *, changed: bool) -> Plan:
+        """Argo's ``syncRolloutStatusCanary`` then ``persistRolloutStatus``."""
+        status = self.base_status()
+        step_count = len(self.raw_steps)
+        _, index = self._current_step()
+        if changed:
+            self.pause.clear = True
+            self.pause.remove_abort = True
+            status["promoteFull"] = False
+            index = 0 if step_count else None
+            new = self.new_rs
+            if new is not None and status["stableRS"] == pod_hash_of(new) and step_count:
+                self.events.append((NORMAL, SKIP_STEPS_REASON, ROLLBACK_TO_STABLE_MESSAGE))
+                index = step_count
+            return self.persist(status, index)
+        if self.old_status.get("promoteFull"):
+            self.pause.clear = True
+            self.pause.remove_abort = True
+            if step_count:
+                index = step_count
+        reason = self.should_full_promote(index)
+        if reason:
+            self.pause.clear = True
+            self.pause.remove_abort = True
+            status["promoteFull"] = False
+            index = step_count if step_count else None
+            if status["stableRS"] != status["currentPodHash"]:
+                status["stableRS"] = status["currentPodHash"]
+                message = c.ROLLOUT_COMPLETED_MESSAGE.format(
+                    revision=self.revision(), pod_hash=status["currentPodHash"], detail=reason
+                )
+                self.events.append((NORMAL, c.ROLLOUT_COMPLETED_REASON, message))
+            return self.persist(status, index)
+        if self.pause.aborted():
+            if step_count:
+                index = step_count if status["stableRS"] == status["currentPodHash"] else 0
+            return self.persist(status, index)
+        if index is not None and self.completed_current_step():
+            index += 1
+            message = c.ROLLOUT_STEP_COMPLETED_MESSAGE.format(
+                step=index, total=step_count, description=step_string(self.raw_steps[index - 1])
+            )
+            self.events.append((NORMAL, c.ROLLOUT_STEP_COMPLETED_REASON, message))
+            self.pause.remove_reasons.append(c.PAUSE_CANARY_STEP)
+        return self.persist(status, index)
+
+    def should_full_promote(self, index: int | None) -> str:
+        """Argo's ``shouldFullPromote`` for canary."""
+        if self.stable_rs is None:
+            return "Initial deploy"
+        if self.pause.aborted():
+            return ""
+        new = self.new_rs
+        if new is None or status_count(new, "availableReplicas") != self.view.spec.replicas:
+            return ""
+        if self.old_status.get("promoteFull"):
+            return "Full promotion requested"
+        step_count = len(self.raw_steps)
+        if step_count == 0 or index == step_count:
+            return f"Completed all {step_count} canary steps"
+        return ""
+
+    def persist(self, status: dict[str, Any], index: int | None) -> Plan:
+        """Conditions, pause bookkeeping, phase, and the diff against the observed status."""
+        if index is not None:
+            status["currentStepIndex"] = index
+        status["observedGeneration"] = str((self.snap.rollout.get("metadata") or {}).get("generation") or 0)
+        # conditions judge "aborted" before the pause context writes the new abort flag
+        conds, events = rollout_conditions(
+            self.rollout,
+            status,
+            aborted=self.pause.aborted(),
+            new_rs_name=self.new_name,
+            all_available=status["availableReplicas"],
+            revision=self.revision(),
+            now=self.now,
+        )
+        status["conditions"] = conds
+        self.events.extend(events)
+        self.pause.apply(status, self.now)
+        phase, message = calculate_phase({"spec": self.spec, "status": status})
+        status["phase"], status["message"] = str(phase), message
+        patch = status_merge_patch(self.old_status, status)
+        if patch is not None:
+            self._state_change_events(status)
+        return Plan(
+            create_replica_sets=tuple(self.creates),
+            scale=tuple(self.scales.items()),
+            delete_replica_sets=tuple(self.deletes),
+            service_selectors=tuple(self.selectors),
+            status_patch=patch,
+            events=tuple(self.events),
+            requeue_after=self.requeue,
+        )
+
+    def _state_change_events(self, status: Mapping[str, Any]) -> None:
+        """Argo's ``sendStateChangeEvents``: RolloutPaused / RolloutResumed."""
+        was = bool(self.old_status.get("pauseConditions"))
+        now_paused = bool(status.get("pauseConditions"))
+        if was == now_paused:
+            return
+        if now_paused:
+            reason = status["pauseConditions"][0]["reason"]
+            self.events.append((NORMAL, c.ROLLOUT_PAUSED_REASON, f"{c.ROLLOUT_PAUSED_MESSAGE} ({reason})"))
+        elif not status.get("abortedAt"):
+            self.events.append((NORMAL, c.ROLLOUT_RESUMED_REASON, c.ROLLOUT_RESUMED_MESSAGE))
+
+
+def _strip_hash(template: Mapping[str, Any]) -> dict[str, Any]:
+    """A pod template without the ``rollouts-pod-template-hash`` label."""
+    result = copy.deepcopy(dict(template))
+    meta = dict(result.get("metadata") or {})
+    labels = {k: v for k, v in (meta.get("labels") or {}).items() if k != POD_TEMPLATE_HASH_LABEL}
+    meta["labels"] = labels
+    result["metadata"] = meta
+    return result
+
+
+def _aware(moment: datetime) -> datetime:
+    """``moment`` as an aware UTC time (a naive one is taken to be UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+__all__ = ["MANAGED_BY_ANNOTATION", "plan_canary"]
