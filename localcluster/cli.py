@@ -31,7 +31,7 @@ class CliError(Exception):
     """A problem the user can act on; printed as one line, exit code 1."""
 
 
-def _pid_alive(pid: int) -> bool:
+def _pid_alive(pid: int, state_dir: Path | None = None) -> bool:
     """True while ``pid`` is a running localcluster server (not gone, not a zombie, not reused)."""
     try:
         os.kill(pid, 0)
@@ -45,16 +45,21 @@ def _pid_alive(pid: int) -> bool:
             return False
     except (OSError, IndexError):
         pass
-    return _is_localcluster(pid)
+    return _is_localcluster(pid, state_dir)
 
 
-def _is_localcluster(pid: int) -> bool:
-    """Guard against a recycled PID: the process must be a localcluster server."""
+def _is_localcluster(pid: int, state_dir: Path | None = None) -> bool:
+    """Guard against a recycled PID: the process must be a localcluster server of this state dir."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return True  # no /proc: trust the PID
-    return b"localcluster" in b" ".join(cmdline) and b"serve" in cmdline
+    if not (b"localcluster" in b" ".join(cmdline) and b"serve" in cmdline):
+        return False
+    if state_dir is None or b"--state-dir" not in cmdline:
+        return True
+    given = cmdline[cmdline.index(b"--state-dir") + 1 : cmdline.index(b"--state-dir") + 2]
+    return bool(given) and Path(os.fsdecode(given[0])).resolve() == state_dir.resolve()
 
 
 def _ready(url: str, paths: StatePaths, timeout: float = 1.0) -> bool:
@@ -69,7 +74,7 @@ def _ready(url: str, paths: StatePaths, timeout: float = 1.0) -> bool:
 def running(paths: StatePaths) -> dict[str, Any] | None:
     """The running server's info, or None."""
     info = read_server_info(paths)
-    if not info or not isinstance(info.get("pid"), int) or not _pid_alive(info["pid"]):
+    if not info or not isinstance(info.get("pid"), int) or not _pid_alive(info["pid"], paths.root):
         return None
     return info
 
@@ -97,8 +102,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         return 0
     if args.foreground:
         return cmd_serve(args)
-    args.state_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(args.state_dir, 0o700)
+    if not args.state_dir.exists():
+        args.state_dir.mkdir(parents=True, mode=0o700)
     command = [sys.executable, "-m", "localcluster", "serve", "--state-dir", str(args.state_dir)]
     if args.port is not None:
         command += ["--port", str(args.port)]
@@ -160,7 +165,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
-        if not _pid_alive(pid):
+        if not _pid_alive(pid, paths.root):
             print(f"localcluster stopped (pid {pid}); its state stays in {paths.root}")
             return 0
         time.sleep(0.05)

@@ -193,8 +193,8 @@ def build(store: Store) -> Objects:
 
 async def serve(state_dir: Path, *, host: str = "127.0.0.1", port: int | None = None) -> None:
     """Run until SIGTERM or SIGINT."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(state_dir, 0o700)
+    if not state_dir.exists():  # an existing directory keeps the permissions its owner gave it
+        state_dir.mkdir(parents=True, mode=0o700)
     paths = StatePaths(state_dir)
     lock = acquire_lock(paths)
     store = Store(paths.db)

@@ -32,6 +32,16 @@ from localcluster.store import Obj
 _JSON = "application/json"
 
 
+class _JsonishLoader(yaml.SafeLoader):
+    """YAML as Kubernetes reads it: scalars that look like dates stay strings."""
+
+
+_JsonishLoader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 @dataclass(frozen=True)
 class Target:
     """What a resource URL names."""
@@ -43,15 +53,15 @@ class Target:
 
 
 def json_response(body: Any, status: int = 200, *, warnings: list[str] | None = None) -> web.Response:
-    headers = {}
-    if warnings:
-        headers["Warning"] = ", ".join(f'299 - "{w}"' for w in warnings)
-    return web.Response(
+    response = web.Response(
         body=json.dumps(body, separators=(",", ":")).encode(),
         status=status,
         content_type=_JSON,
-        headers=headers,
     )
+    for warning in warnings or []:
+        escaped = warning.replace("\\", "\\\\").replace('"', '\\"')
+        response.headers.add("Warning", f'299 - "{escaped}"')
+    return response
 
 
 def parse_target(registry: Registry, group: str, version: str, rest: list[str]) -> Target:
@@ -89,8 +99,18 @@ def _wants_table(request: web.Request) -> str | None:
     return None
 
 
+_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+_FALSE = frozenset({"", "0", "f", "F", "FALSE", "false", "False"})
+
+
 def _bool_query(request: web.Request, key: str) -> bool:
-    return request.query.get(key, "").lower() in ("true", "1")
+    """A boolean query parameter, read as Go's strconv.ParseBool (the real server's parser)."""
+    value = request.query.get(key, "")
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise errors.bad_request(f'invalid value for {key}: "{value}" is not a boolean')
 
 
 def _dry_run(request: web.Request) -> bool:
@@ -148,7 +168,7 @@ async def _read_body(request: web.Request) -> Any:
             "application/yaml",
             "application/x-yaml",
         ):
-            return yaml.safe_load(raw)
+            return yaml.load(raw, Loader=_JsonishLoader)
         return json.loads(raw)
     except (ValueError, yaml.YAMLError) as e:
         raise errors.bad_request(f"the request body could not be decoded: {e}") from e
@@ -166,9 +186,7 @@ class ObjectHandlers:
         method = request.method
         if method == "GET":
             if target.name is None:
-                if _bool_query(request, "watch") or (
-                    request.query.get("watch") not in (None, "", "false", "0")
-                ):
+                if _bool_query(request, "watch"):
                     return await self.watch(request, target)
                 return self.list(request, target)
             return await self.get(request, target)
@@ -373,30 +391,17 @@ class ObjectHandlers:
 
     async def delete(self, request: web.Request, target: Target) -> web.Response:
         assert target.name is not None and target.namespace is not None
-        options: dict[str, Any] = {}
-        raw = await request.read()
-        if raw:
-            try:
-                options = json.loads(raw)
-            except ValueError as e:
-                raise errors.bad_request(f"the DeleteOptions could not be decoded: {e}") from e
-        propagation = request.query.get("propagationPolicy") or options.get("propagationPolicy")
-        if options.get("orphanDependents") is True:
-            propagation = "Orphan"
-        if propagation not in (None, "Foreground", "Background", "Orphan"):
-            raise errors.bad_request(
-                f'propagationPolicy "{propagation}" is not Foreground, Background or Orphan'
-            )
-        dry_run = _dry_run(request) or options.get("dryRun") == ["All"]
+        opts = await _delete_options(request)
         obj, deleted = self.objects.delete(
             target.rt,
             target.namespace,
             target.name,
-            propagation=propagation,
-            dry_run=dry_run,
-            preconditions=options.get("preconditions"),
+            propagation=opts.propagation,
+            dry_run=opts.dry_run,
+            preconditions=opts.preconditions,
         )
-        if deleted and target.rt.key not in ("/pods", "/namespaces"):
+        # Most kinds answer a finished delete with a Status; these return the object, as upstream.
+        if deleted and target.rt.key not in ("/pods", "/namespaces", "/services", "/serviceaccounts"):
             rt = target.rt
             return json_response(
                 {
@@ -418,8 +423,7 @@ class ObjectHandlers:
         rt = target.rt
         if "deletecollection" not in rt.verbs:
             raise errors.method_not_allowed(f"deletecollection is not supported on {rt.plural}")
-        propagation = request.query.get("propagationPolicy")
-        dry_run = _dry_run(request)
+        opts = await _delete_options(request)
         deleted: list[Obj] = []
         for obj in self._list_items(request, target):
             meta = obj["metadata"]
@@ -427,8 +431,9 @@ class ObjectHandlers:
                 rt,
                 str(meta.get("namespace", "")),
                 str(meta["name"]),
-                propagation=propagation,
-                dry_run=dry_run,
+                propagation=opts.propagation,
+                dry_run=opts.dry_run,
+                preconditions=opts.preconditions,
             )
             deleted.append(gone)
         return json_response(
@@ -439,6 +444,44 @@ class ObjectHandlers:
                 "items": deleted,
             }
         )
+
+
+@dataclass(frozen=True)
+class DeleteOptions:
+    propagation: str | None
+    dry_run: bool
+    preconditions: dict[str, Any] | None
+
+
+async def _delete_options(request: web.Request) -> DeleteOptions:
+    """DeleteOptions from the query and the body (both are allowed), validated as the real server."""
+    body: Any = {}
+    raw = await request.read()
+    if raw:
+        try:
+            body = json.loads(raw)
+        except ValueError as e:
+            raise errors.bad_request(f"the DeleteOptions could not be decoded: {e}") from e
+    if not isinstance(body, dict):
+        raise errors.bad_request("the DeleteOptions in the body must be a JSON object")
+    propagation = request.query.get("propagationPolicy") or body.get("propagationPolicy")
+    if body.get("orphanDependents") is True or request.query.get("orphanDependents") == "true":
+        propagation = "Orphan"
+    if propagation not in (None, "Foreground", "Background", "Orphan"):
+        raise errors.bad_request(f'propagationPolicy "{propagation}" is not Foreground, Background or Orphan')
+    dry_run_body = body.get("dryRun")
+    if dry_run_body is not None and (
+        not isinstance(dry_run_body, list) or any(v != "All" for v in dry_run_body)
+    ):
+        raise errors.bad_request(f'unsupported dry run value {dry_run_body!r}: only ["All"] is supported')
+    preconditions = body.get("preconditions")
+    if preconditions is not None and not isinstance(preconditions, dict):
+        raise errors.bad_request("preconditions must be an object with uid and/or resourceVersion")
+    return DeleteOptions(
+        propagation=propagation,
+        dry_run=_dry_run(request) or bool(dry_run_body),
+        preconditions=preconditions,
+    )
 
 
 def _default_manager(request: web.Request) -> str:

@@ -55,7 +55,7 @@ PATCH_CONTENT_TYPES: dict[str, PatchType] = {
 }
 
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
-SERVICE_NETWORK = "127.96.0.0/16"
+SERVICE_NETWORK = "127.96.0.0/12"
 _RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
@@ -88,8 +88,18 @@ def _causes(errs: list[FieldError]) -> list[dict[str, str]]:
     return [e.cause() for e in errs]
 
 
-def _strip_meta_and_status(obj: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
+def _generation_view(rt: ResourceType, obj: Mapping[str, Any]) -> dict[str, Any]:
+    """What a change of bumps ``metadata.generation``, per kind as the real server's strategies.
+
+    Everything but metadata and status, and status too for custom resources without a status
+    subresource. (The real Deployment strategy also counts annotation changes, but its
+    controller writes the revision annotation through /status, which does not; ours writes it
+    through the main resource, so counting annotations would bump generation on every rollout.)
+    """
+    skip = {"metadata", "apiVersion", "kind"}
+    if rt.status or not rt.custom:
+        skip.add("status")
+    return {k: v for k, v in obj.items() if k not in skip}
 
 
 class Objects:
@@ -118,7 +128,7 @@ class Objects:
 
     # -- checks shared by writes -------------------------------------------------------
 
-    def _check_namespace(self, rt: ResourceType, namespace: str, *, creating: bool) -> None:
+    def _check_namespace(self, rt: ResourceType, namespace: str, *, creating: bool, name: str = "") -> None:
         if not rt.namespaced:
             return
         ns = self.store.get("/namespaces", "", namespace)
@@ -153,6 +163,21 @@ class Objects:
             meta = {}
         if not isinstance(meta, dict):
             raise errors.bad_request("metadata must be an object")
+        for key in ("name", "generateName", "namespace", "resourceVersion", "uid"):
+            if key in meta and meta[key] is not None and not isinstance(meta[key], str):
+                raise errors.bad_request(f"metadata.{key} must be a string, not {type(meta[key]).__name__}")
+        for key in ("labels", "annotations"):
+            value = meta.get(key)
+            if value is not None and (
+                not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values())
+            ):
+                raise errors.bad_request(f"metadata.{key} must be an object of strings")
+        for key in ("finalizers", "ownerReferences", "managedFields"):
+            value = meta.get(key)
+            if value is not None and not isinstance(value, list):
+                raise errors.bad_request(f"metadata.{key} must be a list")
+        if any(not isinstance(r, dict) for r in meta.get("ownerReferences") or []):
+            raise errors.bad_request("metadata.ownerReferences must be a list of objects")
         body_ns = meta.get("namespace")
         if rt.namespaced and body_ns and body_ns != namespace:
             raise errors.bad_request(
@@ -210,7 +235,7 @@ class Objects:
     def create(self, rt: ResourceType, namespace: str, body: Any, opts: WriteOptions) -> WriteResult:
         obj = self._check_identity(rt, namespace, body, None)
         warnings = self._field_validation(rt, obj, opts.field_validation)
-        self._check_namespace(rt, namespace, creating=True)
+        self._check_namespace(rt, namespace, creating=True, name=str(obj["metadata"].get("name") or ""))
         meta = obj["metadata"]
         if not meta.get("name"):
             prefix = meta.get("generateName")
@@ -269,6 +294,19 @@ class Objects:
         for key in ("clusterIP", "clusterIPs"):
             if key in old_spec and not spec.get(key):
                 spec[key] = old_spec[key]
+        if old_spec.get("clusterIP") and spec.get("clusterIP") != old_spec.get("clusterIP"):
+            raise errors.invalid(
+                "Service",
+                "",
+                str(new["metadata"].get("name", "")),
+                [
+                    {
+                        "reason": "FieldValueInvalid",
+                        "message": f"Invalid value: {spec.get('clusterIP')!r}: field is immutable",
+                        "field": "spec.clusterIPs[0]",
+                    }
+                ],
+            )
         old_ports = {
             (p.get("port"), p.get("protocol", "TCP")): p.get("nodePort") for p in old_spec.get("ports") or []
         }
@@ -335,7 +373,32 @@ class Objects:
                 spec["clusterIPs"] = ["None"]
             return
         if spec.get("clusterIP"):
-            spec.setdefault("clusterIPs", [spec["clusterIP"]])
+            wanted = str(spec["clusterIP"])
+            problem = ""
+            try:
+                if ipaddress.ip_address(wanted) not in ipaddress.ip_network(SERVICE_NETWORK):
+                    problem = (
+                        f"provided IP is not in the valid range. The range of valid IPs is {SERVICE_NETWORK}"
+                    )
+            except ValueError:
+                problem = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
+            taken = {str((s.get("spec") or {}).get("clusterIP")) for s in self.store.list("/services")}
+            if not problem and wanted in taken:
+                problem = "provided IP is already allocated"
+            if problem:
+                raise errors.invalid(
+                    "Service",
+                    "",
+                    str(svc["metadata"].get("name", "")),
+                    [
+                        {
+                            "reason": "FieldValueInvalid",
+                            "message": f"Invalid value: {wanted!r}: {problem}",
+                            "field": "spec.clusterIPs",
+                        }
+                    ],
+                )
+            spec.setdefault("clusterIPs", [wanted])
             return
         used = {str((s.get("spec") or {}).get("clusterIP")) for s in self.store.list("/services")}
         # Cluster IPs are on the loopback range, so the Service proxies can listen on them.
@@ -348,10 +411,19 @@ class Objects:
                 return
         raise ApiError(500, "InternalError", f"no free cluster IP in {SERVICE_NETWORK}")
 
-    def _accept_crd(self, crd: Obj) -> Obj:
+    def _accept_crd(self, crd: Obj, previous: Obj | None = None) -> Obj:
+        """Mark a CRD accepted and established; an update keeps its conditions and version history."""
         spec = crd.get("spec") or {}
         now = now_rfc3339()
         versions = [str(v.get("name")) for v in spec.get("versions") or [] if v.get("storage")]
+        if previous is not None and previous.get("status"):
+            old_status = previous["status"]
+            stored = list(old_status.get("storedVersions") or [])
+            stored += [v for v in versions if v not in stored]
+            crd["status"] = dict(
+                old_status, acceptedNames=dict(spec.get("names") or {}), storedVersions=stored
+            )
+            return crd
         crd["status"] = {
             "acceptedNames": dict(spec.get("names") or {}),
             "conditions": [
@@ -563,10 +635,26 @@ class Objects:
         if rt.key == "/services" and opts.subresource is None:
             self._keep_service_addresses(current_view, new)
         new = self._prepare(rt, new, create=False)
-        if rt.generation and _strip_meta_and_status(new) != _strip_meta_and_status(current_view):
+        if rt.generation and _generation_view(rt, new) != _generation_view(rt, current_view):
             new["metadata"]["generation"] = int(old_meta.get("generation", 1)) + 1
         if rt.key == "apiextensions.k8s.io/customresourcedefinitions" and opts.subresource is None:
-            new = self._accept_crd(new)
+            for field_name in ("scope", "group"):
+                before = (current_view.get("spec") or {}).get(field_name)
+                after = (new.get("spec") or {}).get(field_name)
+                if before != after:
+                    raise errors.invalid(
+                        rt.kind,
+                        rt.group,
+                        str(meta["name"]),
+                        [
+                            {
+                                "reason": "FieldValueInvalid",
+                                "message": f"Invalid value: {after!r}: field is immutable",
+                                "field": f"spec.{field_name}",
+                            }
+                        ],
+                    )
+            new = self._accept_crd(new, current_view)
         if not tracked:
             new = self._track(rt, current_view, new, opts)
         if new == current_view:
@@ -638,8 +726,13 @@ class Objects:
         """PUT, or PATCH already applied to the current Scale, of the scale subresource."""
         assert rt.scale is not None
         current = self.get(rt, namespace, name)
-        if not isinstance(new_scale, dict) or not isinstance(
-            (new_scale.get("spec") or {}).get("replicas", 0), int
+        spec = new_scale.get("spec") if isinstance(new_scale, dict) else None
+        replicas_raw = spec.get("replicas", 0) if isinstance(spec, dict) else None
+        meta_raw = new_scale.get("metadata", {}) if isinstance(new_scale, dict) else None
+        if (
+            not isinstance(replicas_raw, int)
+            or isinstance(replicas_raw, bool)
+            or not isinstance(meta_raw, dict)
         ):
             raise errors.bad_request(
                 "the scale must be an autoscaling/v1 Scale with an integer spec.replicas"

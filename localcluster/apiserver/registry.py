@@ -267,9 +267,9 @@ class Registry:
             versions = groups.setdefault(rt.group, [])
             if rt.version not in versions:
                 versions.append(rt.version)
-        for group, versions in groups.items():
-            storage = {rt.storage_version for rt in self.all() if rt.group == group}
-            versions.sort(key=lambda v: (v not in storage, _version_priority(v)))
+        for versions in groups.values():
+            # Kubernetes version priority (GA > beta > alpha), as the real server orders them.
+            versions.sort(key=_version_priority)
         order = {g: i for i, g in enumerate(BUILTIN_GROUPS)}
         return dict(sorted(groups.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
 

@@ -104,9 +104,11 @@ def _parse_timeout(request: web.Request) -> float:
     raw = request.query.get("timeoutSeconds")
     if raw:
         try:
-            return max(0.0, float(raw))
+            seconds = float(raw)
         except ValueError as e:
             raise errors.bad_request(f"timeoutSeconds must be a number: {e}") from e
+        if seconds > 0:  # 0 (or less) means the server's default, as on the real server
+            return seconds
     return float(random.randint(*DEFAULT_TIMEOUT))
 
 
@@ -138,10 +140,22 @@ async def serve_watch(
         initial: Iterable[tuple[str, Obj]]
         last_rv = store.resource_version
         expired: str | None = None
+        too_large: errors.ApiError | None = None
         if since is None:
             initial = [
                 ("ADDED", o) for o in store.list(rt.key, namespace) if _matches(o, namespace, labels, fields)
             ]
+        elif since > store.resource_version:
+            # A client that remembers a newer cluster (its state was wiped): it must re-list.
+            replay = []
+            too_large = errors.ApiError(
+                504,
+                "Timeout",
+                f"Too large resource version: {since}, current: {store.resource_version}",
+                causes=[{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+                retry_after=1,
+            )
+            initial = []
         else:
             try:
                 replay = [e for e in store.events_since(since) if e.resource == rt.key]
@@ -152,6 +166,9 @@ async def serve_watch(
                 f for f in (filter_event(e, namespace, labels, fields) for e in replay) if f is not None
             ]
         await response.prepare(request)
+        if too_large is not None:
+            await response.write(json.dumps({"type": "ERROR", "object": too_large.status()}).encode() + b"\n")
+            return response
         if expired is not None:
             status = errors.expired(expired).status()
             await response.write(json.dumps({"type": "ERROR", "object": status}).encode() + b"\n")
@@ -183,21 +200,28 @@ async def _follow(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + duration
     next_bookmark = loop.time() + BOOKMARK_INTERVAL
+    seen_rv = last_rv  # every change up to here (of any resource) has been taken from the queue
     while True:
         now = loop.time()
         if now >= deadline:
             return
-        wait = min(deadline, next_bookmark) - now if bookmarks else deadline - now
-        try:
-            event = await asyncio.wait_for(queue.get(), timeout=wait)
-        except TimeoutError:
-            if bookmarks and loop.time() >= next_bookmark:
-                # The queue is drained, so every change up to the store's version was seen.
-                await response.write(encoder.bookmark(encoder.objects.store.resource_version))
-                next_bookmark = loop.time() + BOOKMARK_INTERVAL
+        if bookmarks and now >= next_bookmark and queue.empty():
+            # Never ahead of an event still queued: the bookmark says "you have seen all until here".
+            await response.write(encoder.bookmark(seen_rv))
+            next_bookmark = now + BOOKMARK_INTERVAL
             continue
+        queued = queue.get_nowait()
+        if queued is False:
+            wait = min(deadline, next_bookmark) - now if bookmarks else deadline - now
+            try:
+                event = await asyncio.wait_for(queue.get(), timeout=max(wait, 0.001))
+            except TimeoutError:
+                continue
+        else:
+            event = queued
         if event is None:  # the watcher fell too far behind; it must re-watch
             return
+        seen_rv = max(seen_rv, event.rv)
         if event.rv <= last_rv or event.resource != rt.key:
             continue
         last_rv = event.rv

@@ -21,6 +21,7 @@ import datetime
 import logging
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from localcluster.apiserver.errors import ApiError
 from localcluster.apiserver.objects import Objects, WriteOptions
@@ -51,28 +52,46 @@ class GarbageCollector:
             for obj in self.store.list(key):
                 yield rt, obj
 
-    def _live_uids(self) -> set[str]:
-        return {str(obj["metadata"].get("uid")) for _, obj in self._all()}
+    def _owner_state(self, ref: Any, namespace: str) -> str:
+        """ "live", "gone" or "unknown" (a kind this server does not serve: never collect for it).
+
+        As the real garbage collector, the owner is looked up by kind, name and (for namespaced
+        kinds) the dependent's namespace, and must have the uid the reference names.
+        """
+        if not isinstance(ref, dict):
+            return "unknown"
+        rt = self.objects.registry.by_kind(str(ref.get("apiVersion", "")), str(ref.get("kind", "")))
+        if rt is None:
+            return "unknown"
+        owner = self.store.get(rt.key, namespace if rt.namespaced else "", str(ref.get("name", "")))
+        if owner is None or owner["metadata"].get("uid") != ref.get("uid"):
+            return "gone"
+        return "live"
 
     def sweep(self) -> None:
         """One pass over everything; each pass makes progress, and events trigger the next."""
-        uids = self._live_uids()
         dependents: dict[str, list[tuple[ResourceType, Obj]]] = {}
         for rt, obj in list(self._all()):
             refs = obj["metadata"].get("ownerReferences") or []
+            if not isinstance(refs, list):
+                continue
             for ref in refs:
-                dependents.setdefault(str(ref.get("uid")), []).append((rt, obj))
+                if isinstance(ref, dict):
+                    dependents.setdefault(str(ref.get("uid")), []).append((rt, obj))
             if refs:
-                self._collect(rt, obj, uids)
+                try:
+                    self._collect(rt, obj)
+                except Exception:
+                    log.exception("garbage collection of %s %s failed", rt.kind, obj["metadata"].get("name"))
         for rt, obj in list(self._all()):
             finalizers = obj["metadata"].get("finalizers") or []
             if not obj["metadata"].get("deletionTimestamp"):
                 continue
             uid = str(obj["metadata"]["uid"])
             if "orphan" in finalizers:
-                for dep_rt, dep in dependents.get(uid, []):
-                    self._drop_owner(dep_rt, dep, {uid})
-                self._finalize(rt, obj, "orphan")
+                orphaned = [self._drop_owner(dep_rt, dep, {uid}) for dep_rt, dep in dependents.get(uid, [])]
+                if all(orphaned):  # otherwise keep the finalizer and retry: never lose a dependent
+                    self._finalize(rt, obj, "orphan")
             elif "foregroundDeletion" in finalizers:
                 waiting = [d for d in dependents.get(uid, []) if self._exists(*d)]
                 for dep_rt, dep in waiting:
@@ -86,12 +105,14 @@ class GarbageCollector:
         current = self.store.get(rt.key, str(meta.get("namespace", "")), str(meta["name"]))
         return current is not None and current["metadata"].get("uid") == meta.get("uid")
 
-    def _collect(self, rt: ResourceType, obj: Obj, uids: set[str]) -> None:
+    def _collect(self, rt: ResourceType, obj: Obj) -> None:
         refs = obj["metadata"].get("ownerReferences") or []
-        gone = {str(r.get("uid")) for r in refs if str(r.get("uid")) not in uids}
+        namespace = str(obj["metadata"].get("namespace", ""))
+        states = [(ref, self._owner_state(ref, namespace)) for ref in refs]
+        gone = {str(ref.get("uid")) for ref, state in states if state == "gone"}
         if not gone:
             return
-        if len(gone) == len(refs):
+        if all(state == "gone" for _, state in states):
             self._delete(rt, obj, "Background")
         else:
             self._drop_owner(rt, obj, gone)
@@ -108,11 +129,12 @@ class GarbageCollector:
             if e.code != 404:
                 log.warning("could not delete %s %s: %s", rt.kind, meta.get("name"), e.message)
 
-    def _drop_owner(self, rt: ResourceType, obj: Obj, uids: set[str]) -> None:
+    def _drop_owner(self, rt: ResourceType, obj: Obj, uids: set[str]) -> bool:
+        """Remove the references to ``uids``; False when the write failed (it is retried later)."""
         meta = obj["metadata"]
         current = self.store.get(rt.key, str(meta.get("namespace", "")), str(meta["name"]))
         if current is None:
-            return
+            return True
         new = copy.deepcopy(current)
         refs = [r for r in new["metadata"].get("ownerReferences") or [] if str(r.get("uid")) not in uids]
         if refs:
@@ -129,6 +151,8 @@ class GarbageCollector:
             )
         except ApiError as e:
             log.warning("could not drop owner references of %s %s: %s", rt.kind, meta.get("name"), e.message)
+            return False
+        return True
 
     def _finalize(self, rt: ResourceType, obj: Obj, finalizer: str) -> None:
         try:
@@ -147,9 +171,18 @@ class GarbageCollector:
             for rt in namespaced:
                 for obj in self.store.list(rt.key, name):
                     self._delete(rt, obj, "Background")
-            # Objects with finalizers stay until their owners' controllers let them go.
-            if not any(self.store.list(rt.key, name) for rt in namespaced):
+            # Objects with finalizers stay until their owners' controllers let them go, and so does
+            # a namespace with finalizers of its own.
+            empty = not any(self.store.list(rt.key, name) for rt in namespaced)
+            if empty and not ns["metadata"].get("finalizers"):
                 self.store.delete("/namespaces", "", name)
+
+    def _safe_sweep(self) -> None:
+        """A sweep that logs instead of stopping the collector: one bad object must not halt GC."""
+        try:
+            self.sweep()
+        except Exception:
+            log.exception("garbage collection sweep failed; retrying on the next change")
 
     def expire_events(self, now: float | None = None) -> int:
         """Delete Events last seen more than EVENT_TTL ago, as the real API server does; returns how many."""
@@ -178,10 +211,13 @@ class GarbageCollector:
         loop = asyncio.get_running_loop()
         next_expiry = loop.time()
         try:
-            self.sweep()
+            self._safe_sweep()
             while True:
                 if loop.time() >= next_expiry:
-                    self.expire_events()
+                    try:
+                        self.expire_events()
+                    except Exception:
+                        log.exception("expiring Events failed")
                     next_expiry = loop.time() + 60
                 try:
                     event = await asyncio.wait_for(queue.get(), timeout=max(0.0, next_expiry - loop.time()))
@@ -195,7 +231,7 @@ class GarbageCollector:
                 await asyncio.sleep(0.01)
                 if not queue.drain():
                     queue = EventQueue(self.store)
-                self.sweep()
+                self._safe_sweep()
         finally:
             queue.close()
 

@@ -1,7 +1,7 @@
 """ServiceProxy: kube-proxy for localcluster, on loopback addresses.
 
 Every ClusterIP, NodePort and LoadBalancer Service with a cluster IP is served on
-``clusterIP:port`` for each of its TCP ports (cluster IPs come from ``127.96.0.0/16``, which
+``clusterIP:port`` for each of its TCP ports (cluster IPs come from ``127.96.0.0/12``, which
 Linux routes to the loopback interface, so no set-up is needed), NodePort and LoadBalancer
 Services also on ``127.0.0.1:nodePort``, and LoadBalancer Services on ``127.0.0.1:port``,
 the address this proxy writes into ``status.loadBalancer.ingress`` (best effort: a port below

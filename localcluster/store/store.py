@@ -221,6 +221,16 @@ class EventQueue:
         """The next event, or None when this queue overflowed and the watch must end."""
         return await self._queue.get()
 
+    def empty(self) -> bool:
+        return self._queue.empty()
+
+    def get_nowait(self) -> Event | Literal[False] | None:
+        """The next queued event (None after an overflow), or False when nothing is queued."""
+        try:
+            return self._queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return False
+
     def drain(self) -> bool:
         """Drop what is queued; False when the queue had overflowed (and must be replaced)."""
         while not self._queue.empty():

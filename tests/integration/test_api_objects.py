@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from typing import Any
 
@@ -397,7 +398,7 @@ def test_services_get_loopback_cluster_ips_and_node_ports_that_updates_keep(
     }
     status, svc, _ = cluster.request("POST", path, body)
     assert status == 201, svc
-    assert svc["spec"]["clusterIP"].startswith("127.96.")
+    assert ipaddress.ip_address(svc["spec"]["clusterIP"]) in ipaddress.ip_network("127.96.0.0/12")
     node_port = svc["spec"]["ports"][0]["nodePort"]
     assert 30000 <= node_port <= 32767
     # a PUT that leaves out the allocated addresses keeps them
@@ -434,3 +435,36 @@ def test_server_side_apply_needs_a_field_manager(cluster: Cluster, namespace: st
     )
     assert status == 201
     assert [(m["manager"], m["operation"]) for m in body["metadata"]["managedFields"]] == [("me", "Apply")]
+
+
+def test_review_regressions_bad_input_and_options(cluster: Cluster, namespace: str) -> None:
+    """Inputs that once gave 500s or did the wrong thing now answer as the real server."""
+    path = f"/api/v1/namespaces/{namespace}/configmaps"
+    cluster.request("POST", path, configmap("keep", namespace))
+    # a dry-run delete of the collection, asked for in the body, deletes nothing
+    status, _, _ = cluster.request("DELETE", path, {"dryRun": ["All"]})
+    assert status == 200
+    assert cluster.request("GET", f"{path}/keep")[0] == 200
+    # malformed DeleteOptions and metadata are 400s, not 500s
+    assert cluster.request("DELETE", f"{path}/keep", ["x"])[0] == 400
+    assert cluster.request("DELETE", f"{path}/keep", {"dryRun": "All"})[0] == 400
+    assert cluster.request("POST", path, {"metadata": {"name": "x", "labels": ["a"]}})[0] == 400
+    assert cluster.request("POST", path, {"metadata": {"name": 5}})[0] == 400
+    bad_refs = {"metadata": {"name": "refs", "ownerReferences": ["x"]}}
+    assert cluster.request("POST", path, bad_refs)[0] == 400
+    # YAML dates stay strings (server-side apply bodies are YAML)
+    status, body, _ = cluster.request(
+        "PATCH",
+        f"{path}/dated?fieldManager=t",
+        raw=f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: dated, namespace: {namespace}}}\ndata: {{day: 2024-01-01}}\n".encode(),
+        content_type="application/apply-patch+yaml",
+    )
+    assert status == 201, body
+    assert body["data"]["day"] == "2024-01-01"
+    # a watch from a resourceVersion the server has not reached tells the client to re-list
+    status, listed, _ = cluster.request("GET", path)
+    too_new = int(listed["metadata"]["resourceVersion"]) + 1000
+    status, text, _ = cluster.request("GET", f"{path}?watch=true&resourceVersion={too_new}&timeoutSeconds=2")
+    event = text if isinstance(text, dict) else __import__("json").loads(str(text).splitlines()[0])
+    assert event["type"] == "ERROR"
+    assert event["object"]["details"]["causes"][0]["reason"] == "ResourceVersionTooLarge"
