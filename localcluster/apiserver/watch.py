@@ -61,9 +61,11 @@ def filter_event(
         return ("MODIFIED", event.obj)
     if now:
         return ("ADDED", event.obj)
-    if was:
-        # It left the selection: watchers see it go, as the real server's filtered watch does.
-        return ("DELETED", event.obj)
+    if was and event.prev is not None:
+        # It left the selection: watchers see it go, as the real server's filtered watch does,
+        # with the object as they last saw it, at the new resourceVersion.
+        rv = event.obj["metadata"]["resourceVersion"]
+        return ("DELETED", dict(event.prev, metadata=dict(event.prev["metadata"], resourceVersion=rv)))
     return None
 
 
