@@ -39,9 +39,15 @@ def main(argv: list[str] | None = None) -> int:
         from controller.loadtest.command import main as load_test
 
         return load_test(args[1:], prog=f"{prog} load-test")
+    if args and args[0] == "controller":
+        # Imported here so that other commands do not pay for the controller runtime.
+        from controller.runtime.cli import main as controller_main
+
+        return controller_main(args[1:], prog=f"{prog} controller")
     parser = argparse.ArgumentParser(prog=prog, description="Progressive delivery for Kubernetes.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("cluster", help="manage localcluster: up, down, status, kubeconfig")
+    sub.add_parser("controller", help="run the Rollouts controller: controller run [--namespace NS] ...")
     sub.add_parser("load-test", help="send HTTP load to a URL or Service; show the share per version")
     sub.add_parser("version", help="print the version")
     parsed = parser.parse_args(args)

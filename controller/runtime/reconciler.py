@@ -1,0 +1,338 @@
+"""One reconcile of one Rollout key: read the caches, plan with :mod:`controller.core`, apply.
+
+:class:`Reconciler` is the I/O half of the controller. For a key ``namespace/name`` it reads the
+Rollout from the Rollout cache (skipping a key that is gone, or whose cached copy is older than
+our own last write: :class:`~controller.kube.VersionTracker`), gathers the ReplicaSets the
+Rollout controls (by ownerReference uid, through the ``owner-uid`` index of the ReplicaSet
+cache) and its canary/stable Services, reads the clock, calls
+:func:`~controller.core.canary.plan_canary`, and applies the :class:`~controller.core.plan.Plan`
+in its order: delete, create, scale, Service selectors, ``/status`` merge patch, events.
+
+It talks to the API only through :class:`ApiWriter` (a subset of
+:class:`~controller.kube.ApiClient`) and to the caches only through :class:`Cache` (a subset of
+:class:`~controller.kube.Informer`), so unit tests drive it with plain fakes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from controller.core.canary import MANAGED_BY_ANNOTATION, plan_canary
+from controller.core.plan import WARNING, Plan, apply_merge_patch
+from controller.core.snapshot import DESIRED_REPLICAS_ANNOTATION, Snapshot
+from controller.kube import NotFound, VersionTracker, resource_path
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+ROLLOUT_API_VERSION = "argoproj.io/v1alpha1"
+COMPONENT = "rollouts-controller"
+#: label that ties a Rollout to one controller instance (Argo's ``--instance-id``)
+INSTANCE_ID_LABEL = "argo-rollouts.argoproj.io/controller-instance-id"
+#: index of the ReplicaSet cache: ``namespace/uid`` of the controlling Rollout
+OWNER_INDEX = "owner-uid"
+#: index of the Rollout cache: ``namespace/service`` of each canary/stable Service named
+SERVICE_INDEX = "services"
+#: how soon to look again at a key whose cached copy is older than our last write
+STALE_REQUEUE = 0.2
+#: reason of the Warning event recorded when the planner cannot handle a Rollout
+UNSUPPORTED_REASON = "UnsupportedSpec"
+
+
+class Cache(Protocol):
+    """What the reconciler reads from an informer."""
+
+    def get(self, key: str) -> Obj | None: ...
+
+    def by_index(self, name: str, value: str) -> list[Obj]: ...
+
+
+class ApiWriter(Protocol):
+    """The writes the reconciler makes (a subset of :class:`~controller.kube.ApiClient`)."""
+
+    async def create(
+        self, path: str, body: Mapping[str, Any], *, field_manager: str | None = None
+    ) -> dict[str, Any]: ...
+
+    async def patch(self, path: str, body: Mapping[str, Any], *, field_manager: str | None = None) -> Obj: ...
+
+    async def patch_status(
+        self, path: str, body: Mapping[str, Any], *, field_manager: str | None = None
+    ) -> Obj: ...
+
+    async def delete(self, path: str) -> Obj: ...
+
+
+class Observer(Protocol):
+    """Metrics hooks (see :class:`controller.runtime.metrics.Metrics`)."""
+
+    def reconciled(self, rollout: Mapping[str, Any], seconds: float) -> None: ...
+
+    def event(self, type_: str, reason: str) -> None: ...
+
+    def forget(self, key: str) -> None: ...
+
+
+def log_action(action: str, **fields: object) -> None:
+    """One structured (logfmt) log line: ``action=scale rollout=ns/web replicaset=web-abc replicas=2``."""
+    parts = [f"action={action}"]
+    for k, v in fields.items():
+        text = str(v)
+        parts.append(f"{k}={text!r}" if (" " in text or not text) else f"{k}={text}")
+    log.info(" ".join(parts))
+
+
+# -- cache indexes and event mapping --------------------------------------------------------------
+
+
+def controller_owner(obj: Mapping[str, Any], kind: str = "Rollout") -> Mapping[str, Any] | None:
+    """The ``controller: true`` ownerReference of ``obj`` when it is a ``kind``, else None."""
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or ():
+        if (
+            ref.get("controller")
+            and ref.get("kind") == kind
+            and str(ref.get("apiVersion", "")).startswith("argoproj.io/")
+        ):
+            return ref  # type: ignore[no-any-return]
+    return None
+
+
+def owner_uid_index(rs: Obj) -> Iterable[str]:
+    """Index function: ``namespace/uid`` of the Rollout controlling a ReplicaSet."""
+    ref = controller_owner(rs)
+    if ref is None or not ref.get("uid"):
+        return ()
+    return (f"{(rs.get('metadata') or {}).get('namespace', '')}/{ref['uid']}",)
+
+
+def service_names(rollout: Mapping[str, Any]) -> list[str]:
+    """The canary and stable Service names a Rollout's canary strategy refers to."""
+    canary = ((rollout.get("spec") or {}).get("strategy") or {}).get("canary") or {}
+    return [str(canary[k]) for k in ("canaryService", "stableService") if canary.get(k)]
+
+
+def service_index(rollout: Obj) -> Iterable[str]:
+    """Index function: ``namespace/service`` of each Service a Rollout names."""
+    namespace = (rollout.get("metadata") or {}).get("namespace", "")
+    return {f"{namespace}/{name}" for name in service_names(rollout)}
+
+
+def rollout_key_of_replica_set(rs: Mapping[str, Any]) -> str | None:
+    """``namespace/name`` of the Rollout controlling ``rs`` (None when it has none)."""
+    ref = controller_owner(rs)
+    if ref is None or not ref.get("name"):
+        return None
+    return f"{(rs.get('metadata') or {}).get('namespace', '')}/{ref['name']}"
+
+
+def key_of(obj: Mapping[str, Any]) -> str:
+    """``namespace/name`` of a namespaced object."""
+    meta = obj.get("metadata") or {}
+    return f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+
+
+def instance_matches(rollout: Mapping[str, Any], instance_id: str) -> bool:
+    """Whether this controller (``instance_id``, '' for none) handles ``rollout``."""
+    labels = (rollout.get("metadata") or {}).get("labels") or {}
+    return str(labels.get(INSTANCE_ID_LABEL) or "") == instance_id
+
+
+def event_body(rollout: Mapping[str, Any], type_: str, reason: str, message: str, now: datetime) -> Obj:
+    """A ``v1`` Event about ``rollout`` from ``rollouts-controller``."""
+    meta = rollout.get("metadata") or {}
+    stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {
+            "name": f"{meta.get('name', '')}.{uuid.uuid4().hex[:16]}",
+            "namespace": meta.get("namespace", "default"),
+        },
+        "involvedObject": {
+            "apiVersion": ROLLOUT_API_VERSION,
+            "kind": "Rollout",
+            "name": meta.get("name", ""),
+            "namespace": meta.get("namespace", "default"),
+            "uid": meta.get("uid", ""),
+            "resourceVersion": meta.get("resourceVersion", ""),
+        },
+        "reason": reason,
+        "message": message,
+        "type": type_,
+        "source": {"component": COMPONENT},
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "count": 1,
+    }
+
+
+# -- the reconciler -------------------------------------------------------------------------------
+
+
+class Reconciler:
+    """``await reconciler.sync("ns/name")``: one reconcile; returns the requeue delay or None.
+
+    API errors propagate (the worker pool requeues the key with rate-limited back-off; a 409
+    Conflict is the usual one: someone else wrote first).
+    """
+
+    def __init__(
+        self,
+        api: ApiWriter,
+        rollouts: Cache,
+        replica_sets: Cache,
+        services: Cache,
+        *,
+        versions: VersionTracker | None = None,
+        observer: Observer | None = None,
+        instance_id: str = "",
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.api = api
+        self.rollouts = rollouts
+        self.replica_sets = replica_sets
+        self.services = services
+        self.versions = versions or VersionTracker()
+        self.observer = observer
+        self.instance_id = instance_id
+        self.clock = clock
+        #: the last Warning recorded per Rollout key by ``_record_events(once=True)``
+        self._last_warning: dict[str, tuple[str, str]] = {}
+
+    def snapshot(self, rollout: Obj, now: datetime) -> Snapshot:
+        """The :class:`Snapshot` of ``rollout``: its owned ReplicaSets and named Services."""
+        meta = rollout.get("metadata") or {}
+        namespace = str(meta.get("namespace") or "")
+        owned = self.replica_sets.by_index(OWNER_INDEX, f"{namespace}/{meta.get('uid', '')}")
+        canary = ((rollout.get("spec") or {}).get("strategy") or {}).get("canary") or {}
+
+        def service(field: str) -> Obj | None:
+            name = canary.get(field)
+            return self.services.get(f"{namespace}/{name}") if name else None
+
+        return Snapshot(
+            rollout=rollout,
+            replica_sets=tuple(owned),
+            canary_service=service("canaryService"),
+            stable_service=service("stableService"),
+            now=now,
+        )
+
+    async def sync(self, key: str) -> float | None:
+        """Reconcile the Rollout ``key``; the seconds after which to look again, or None."""
+        rollout = self.rollouts.get(key)
+        if rollout is None:
+            self.versions.forget(key)
+            self._last_warning.pop(key, None)
+            if self.observer is not None:
+                self.observer.forget(key)
+            log.debug("rollout %s is gone; nothing to do", key)
+            return None
+        if not instance_matches(rollout, self.instance_id):
+            return None
+        if self.versions.is_stale(key, rollout):
+            log.debug("rollout %s: cache older than our last write; waiting", key)
+            return STALE_REQUEUE
+        started = time.monotonic()
+        now = self.clock()
+        try:
+            plan = plan_canary(self.snapshot(rollout, now))
+        except ValueError as e:
+            log_action("skip", rollout=key, reason=str(e))
+            await self._record_events(rollout, [(WARNING, UNSUPPORTED_REASON, str(e))], now, once=True)
+            return None
+        result = await self.apply(key, rollout, plan, now)
+        if self.observer is not None:
+            self.observer.reconciled(result, time.monotonic() - started)
+        return plan.requeue_after
+
+    async def apply(self, key: str, rollout: Obj, plan: Plan, now: datetime) -> Obj:
+        """Apply ``plan`` to the cluster; the Rollout as it is after the status patch."""
+        meta = rollout.get("metadata") or {}
+        namespace = str(meta.get("namespace") or "")
+        name = str(meta.get("name") or "")
+
+        def rs_path(rs_name: str | None = None) -> str:
+            return resource_path("apps/v1", "replicasets", namespace=namespace, name=rs_name)
+
+        for rs_name in plan.delete_replica_sets:
+            with contextlib.suppress(NotFound):  # already gone: done
+                await self.api.delete(rs_path(rs_name))
+            log_action("delete-replicaset", rollout=key, replicaset=rs_name)
+        for rs in plan.create_replica_sets:
+            created = await self.api.create(rs_path(), rs, field_manager=COMPONENT)
+            log_action(
+                "create-replicaset",
+                rollout=key,
+                replicaset=(created.get("metadata") or {}).get("name", ""),
+                replicas=(rs.get("spec") or {}).get("replicas", 0),
+            )
+        desired = (rollout.get("spec") or {}).get("replicas")
+        desired_text = str(1 if desired is None else int(desired))
+        for rs_name, count in plan.scale:
+            body = {
+                "metadata": {"annotations": {DESIRED_REPLICAS_ANNOTATION: desired_text}},
+                "spec": {"replicas": count},
+            }
+            await self.api.patch(rs_path(rs_name), body, field_manager=COMPONENT)
+            log_action("scale-replicaset", rollout=key, replicaset=rs_name, replicas=count)
+        for svc_name, selector in plan.service_selectors:
+            body = {
+                "metadata": {"annotations": {MANAGED_BY_ANNOTATION: name}},
+                "spec": {"selector": selector},
+            }
+            path = resource_path("v1", "services", namespace=namespace, name=svc_name)
+            await self.api.patch(path, body, field_manager=COMPONENT)
+            selector_text = ",".join(f"{k}={v}" for k, v in selector.items())
+            log_action("patch-service-selector", rollout=key, service=svc_name, selector=selector_text)
+        result = rollout
+        if plan.status_patch is not None:
+            path = resource_path(ROLLOUT_API_VERSION, "rollouts", namespace=namespace, name=name)
+            written = await self.api.patch_status(path, plan.status_patch, field_manager=COMPONENT)
+            self.versions.record_write(key, written)
+            result = (
+                written
+                if written.get("status") is not None
+                else apply_merge_patch(rollout, plan.status_patch)
+            )
+            status = result.get("status") or {}
+            log_action(
+                "patch-status",
+                rollout=key,
+                phase=status.get("phase", ""),
+                step=status.get("currentStepIndex", ""),
+                fields=",".join(sorted((plan.status_patch.get("status") or {}).keys())),
+            )
+        await self._record_events(rollout, plan.events, now)
+        return result
+
+    async def _record_events(
+        self, rollout: Obj, events: Iterable[tuple[str, str, str]], now: datetime, *, once: bool = False
+    ) -> None:
+        """Create one v1 Event per ``(type, reason, message)``; failures are logged, not raised.
+
+        ``once``: skip an event identical to the last one recorded for this Rollout (so a Rollout
+        the planner rejects does not get a new Warning at every resync).
+        """
+        key = key_of(rollout)
+        for type_, reason, message in events:
+            if once:
+                if self._last_warning.get(key) == (reason, message):
+                    continue
+                self._last_warning[key] = (reason, message)
+            body = event_body(rollout, type_, reason, message, now)
+            path = resource_path("v1", "events", namespace=body["metadata"]["namespace"])
+            try:
+                await self.api.create(path, body)
+            except Exception as e:  # an event is best effort, as client-go's recorder
+                log.warning("rollout %s: could not record event %s: %s", key, reason, e)
+                continue
+            if self.observer is not None:
+                self.observer.event(type_, reason)
+            log_action("event", rollout=key, type=type_, reason=reason, message=message)
