@@ -242,9 +242,12 @@ class ApiClient:
         return self._session
 
     async def close(self) -> None:
+        """Close the connections; TLS ones need a moment to shut down cleanly (aiohttp's advice),
+        otherwise their transports are torn down later by the garbage collector, with warnings."""
         if self._session is not None:
             await self._session.close()
             self._session = None
+            await asyncio.sleep(0.25)
 
     # -- transport ---------------------------------------------------------------------------------
 
