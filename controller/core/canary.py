@@ -34,6 +34,7 @@ from controller.core.canary_status import (
     paused_conditions,
     rollout_conditions,
     step_string,
+    stuck_requeue,
 )
 from controller.core.hashing import POD_TEMPLATE_HASH_LABEL, pod_template_hash, step_hash
 from controller.core.phase import calculate_phase
@@ -47,6 +48,7 @@ from controller.core.snapshot import (
     revision_of,
     spec_replicas,
     status_count,
+    strip_hash,
 )
 
 #: annotation Argo puts on a Service whose selector it manages
@@ -137,7 +139,7 @@ class _Reconcile:
             if pod_hash_of(rs) == self.target_hash:
                 return name
         for name, rs in self._sorted_oldest():
-            if _strip_hash(((rs.get("spec") or {}).get("template")) or {}) == _strip_hash(template):
+            if strip_hash(((rs.get("spec") or {}).get("template")) or {}) == strip_hash(template):
                 return name
         return None
 
@@ -438,7 +440,7 @@ class _Reconcile:
             status["currentStepIndex"] = index
         status["observedGeneration"] = str((self.snap.rollout.get("metadata") or {}).get("generation") or 0)
         # conditions judge "aborted" before the pause context writes the new abort flag
-        conds, events = rollout_conditions(
+        conds, events, add_abort = rollout_conditions(
             self.rollout,
             status,
             aborted=self.pause.aborted(),
@@ -449,10 +451,14 @@ class _Reconcile:
         )
         status["conditions"] = conds
         self.events.extend(events)
+        self.pause.add_abort = add_abort
         self.pause.apply(status, self.now)
         phase, message = calculate_phase({"spec": self.spec, "status": status})
         status["phase"], status["message"] = str(phase), message
         patch = status_merge_patch(self.old_status, status)
+        # Argo checks for a stuck rollout only when the status is unchanged (a patch re-syncs)
+        stuck = stuck_requeue(self.snap.rollout, status, self.now) if patch is None else None
+        requeue = stuck if self.requeue is None else min(self.requeue, stuck or self.requeue)
         if patch is not None:
             self._state_change_events(status)
         return Plan(
@@ -462,7 +468,7 @@ class _Reconcile:
             service_selectors=tuple(self.selectors),
             status_patch=patch,
             events=tuple(self.events),
-            requeue_after=self.requeue,
+            requeue_after=requeue,
         )
 
     def _state_change_events(self, status: Mapping[str, Any]) -> None:
@@ -476,16 +482,6 @@ class _Reconcile:
             self.events.append((NORMAL, c.ROLLOUT_PAUSED_REASON, f"{c.ROLLOUT_PAUSED_MESSAGE} ({reason})"))
         elif not status.get("abortedAt"):
             self.events.append((NORMAL, c.ROLLOUT_RESUMED_REASON, c.ROLLOUT_RESUMED_MESSAGE))
-
-
-def _strip_hash(template: Mapping[str, Any]) -> dict[str, Any]:
-    """A pod template without the ``rollouts-pod-template-hash`` label."""
-    result = copy.deepcopy(dict(template))
-    meta = dict(result.get("metadata") or {})
-    labels = {k: v for k, v in (meta.get("labels") or {}).items() if k != POD_TEMPLATE_HASH_LABEL}
-    meta["labels"] = labels
-    result["metadata"] = meta
-    return result
 
 
 def _aware(moment: datetime) -> datetime:

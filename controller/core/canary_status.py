@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from controller.core import conditions as c
@@ -25,10 +25,12 @@ class PauseContext:
     remove_reasons: list[str] = field(default_factory=list)
     clear: bool = False
     remove_abort: bool = False
+    #: ``AddAbort`` (``progressDeadlineAbort``): abort now, with a fresh ``abortedAt``
+    add_abort: bool = False
 
     def aborted(self) -> bool:
-        """``IsAborted``: the status says abort and nothing removed it."""
-        return not self.remove_abort and bool(self.old.get("abort"))
+        """``IsAborted``: abort was added, or the status says abort and nothing removed it."""
+        return not self.remove_abort and (self.add_abort or bool(self.old.get("abort")))
 
     def condition(self, reason: str) -> Mapping[str, Any] | None:
         """The existing pause condition with ``reason``."""
@@ -36,6 +38,10 @@ class PauseContext:
 
     def apply(self, status: Status, now: datetime) -> None:
         """``CalculatePauseStatus``: write abort, abortedAt, pauseConditions, controllerPause."""
+        if self.add_abort:
+            status["abort"] = True
+            status["abortedAt"] = c.format_time(now)
+            return
         if self.aborted():
             status["abort"] = True
             status["abortedAt"] = self.old.get("abortedAt") or c.format_time(now)
@@ -116,12 +122,16 @@ def rollout_conditions(
     all_available: int,
     revision: int,
     now: datetime,
-) -> tuple[list[dict[str, Any]], list[Event]]:
+) -> tuple[list[dict[str, Any]], list[Event], bool]:
     """Argo's ``calculateRolloutConditions`` for a canary: Healthy, Progressing, Available,
-    Completed, with the RolloutAborted and RolloutNotCompleted events."""
+    Completed, with the RolloutAborted and RolloutNotCompleted events.
+
+    The flag is Argo's ``AddAbort``: the progress deadline passed (or had passed) and
+    ``spec.progressDeadlineAbort`` is set, so this reconcile aborts the update."""
     spec = rollout.get("spec") or {}
     old = rollout.get("status") or {}
     events: list[Event] = []
+    add_abort = False
     conds: list[dict[str, Any]] = [dict(x) for x in new_status.get("conditions") or ()]
     is_paused = bool(old.get("pauseConditions")) or bool(spec.get("paused"))
     healthy = c.rollout_healthy(rollout, new_status)
@@ -142,7 +152,10 @@ def rollout_conditions(
         # while paused, Progressing keeps the Unknown/RolloutPaused that paused_conditions set
         # (older Argo returned early when paused; newer Argo overwrites it and re-sets it on
         # the next sync, which never settles)
-        conds = _progress(rollout, new_status, conds, healthy, became_unhealthy, new_rs_name, now)
+        conds, timed_out = _progress(rollout, new_status, conds, healthy, became_unhealthy, new_rs_name, now)
+        if timed_out is not None and spec.get("progressDeadlineAbort"):
+            add_abort = True
+            events.append((WARNING, c.ROLLOUT_ABORTED_REASON, timed_out))
     replicas = _replicas(spec)
     if all_available >= replicas:
         conds = _set(conds, c.AVAILABLE, c.TRUE, c.AVAILABLE_REASON, c.AVAILABLE_MESSAGE, now)
@@ -161,7 +174,7 @@ def rollout_conditions(
                 revision=revision, pod_hash=new_status.get("currentPodHash") or ""
             )
             events.append((NORMAL, c.ROLLOUT_NOT_COMPLETED_REASON, message))
-    return conds, events
+    return conds, events, add_abort
 
 
 def _progress(
@@ -172,13 +185,13 @@ def _progress(
     became_unhealthy: bool,
     new_rs_name: str | None,
     now: datetime,
-) -> list[dict[str, Any]]:
-    """The Progressing condition when not aborted."""
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The Progressing condition when not aborted, and the timeout message when timed out."""
     name = str((rollout.get("metadata") or {}).get("name") or "")
     current = c.get_condition((rollout.get("status") or {}).get("conditions"), c.PROGRESSING)
     if healthy:
         message = c.REPLICA_SET_COMPLETED_MESSAGE.format(name=new_rs_name or "")
-        return _set(conds, c.PROGRESSING, c.TRUE, c.NEW_RS_AVAILABLE_REASON, message, now)
+        return _set(conds, c.PROGRESSING, c.TRUE, c.NEW_RS_AVAILABLE_REASON, message, now), None
     if c.rollout_progressing(rollout, new_status) or became_unhealthy:
         message = (
             c.REPLICA_SET_PROGRESSING_MESSAGE.format(name=new_rs_name)
@@ -194,15 +207,46 @@ def _progress(
             condition["lastTransitionTime"] = current.get(
                 "lastTransitionTime", condition["lastTransitionTime"]
             )
-        return [*c.remove_condition(conds, c.PROGRESSING), condition]
+        return [*c.remove_condition(conds, c.PROGRESSING), condition], None
     if not _indefinite_step(rollout) and c.rollout_timed_out(rollout, new_status, now):
         message = (
             c.REPLICA_SET_TIMED_OUT_MESSAGE.format(name=new_rs_name)
             if new_rs_name
             else c.ROLLOUT_TIMED_OUT_MESSAGE.format(name=name)
         )
-        return _set(conds, c.PROGRESSING, c.FALSE, c.TIMED_OUT_REASON, message, now)
-    return conds
+        return _set(conds, c.PROGRESSING, c.FALSE, c.TIMED_OUT_REASON, message, now), message
+    return conds, None
+
+
+def stuck_requeue(rollout: Mapping[str, Any], new_status: Mapping[str, Any], now: datetime) -> float | None:
+    """Argo's ``requeueStuckRollout``: seconds until a progress check is due, or ``None``.
+
+    None without a Progressing condition, or when the rollout is healthy, already timed out,
+    paused, aborted, or at an indefinite step (pause, analysis, experiment). Otherwise the
+    time left until ``lastUpdateTime + progressDeadlineSeconds``, plus Argo's 1s against
+    clock skew; when less than a second is left, 1s (Argo requeues at once, rate-limited).
+    The caller asks only when the status is unchanged (as Argo's ``persistRolloutStatus``).
+    """
+    current = c.get_condition(new_status.get("conditions"), c.PROGRESSING)
+    if current is None:
+        return None
+    spec = rollout.get("spec") or {}
+    view = {**rollout, "status": new_status}
+    paused = bool(new_status.get("pauseConditions")) or bool(spec.get("paused"))
+    if (
+        c.rollout_healthy(view, new_status)
+        or current.get("reason") == c.TIMED_OUT_REASON
+        or paused
+        or new_status.get("abort")
+        or _indefinite_step(view)
+    ):
+        return None
+    last = c.parse_time(current.get("lastUpdateTime")) or datetime(1, 1, 1, tzinfo=UTC)
+    deadline = spec.get("progressDeadlineSeconds")
+    seconds = c.DEFAULT_PROGRESS_DEADLINE_SECONDS if deadline is None else int(deadline)
+    moment = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+    after = (last + timedelta(seconds=seconds) - moment).total_seconds()
+    return after + 1.0 if after >= 1.0 else 1.0
 
 
 def _indefinite_step(rollout: Mapping[str, Any]) -> bool:
