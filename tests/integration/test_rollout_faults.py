@@ -215,7 +215,9 @@ async def _crash_during_pause(cluster: Cluster, ns: str, tmp: Path) -> None:
             assert all(b == a + 1 for a, b in itertools.pairwise(compressed)), compressed
             assert compressed[0] in (0, 1), compressed
             # and step 1 was left only once its 20 s were over, counted from the original startTime
-            left_pause = next(t for t, i in seen if i >= 2 and t > parse_time(start_time))
+            # (looked for after the pause was first seen: earlier samples are the old rollout's 3)
+            first_paused = next(n for n, (_, i) in enumerate(seen) if i == 1)
+            left_pause = next(t for t, i in seen[first_paused:] if i >= 2)
             assert left_pause >= parse_time(start_time) + 20 - 0.5, (left_pause, start_time)
 
 
