@@ -20,8 +20,6 @@ import multiprocessing
 import platform
 import ssl
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -29,30 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from _server import start_server, stop_server  # bench/_server.py (run from bench/)
 
 NAMESPACE = "bench"
 OBJECTS = 1000
 WATCHERS = 20
-
-
-def start_server(state_dir: Path) -> tuple[subprocess.Popen[bytes], str, str]:
-    """Start a server on a fresh state directory; returns (process, url, token). Its CA is state_dir/ca.crt."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "localcluster", "serve", "--state-dir", str(state_dir), "--port", "0"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            info = json.loads((state_dir / "server.json").read_text())
-            if info.get("pid") == proc.pid:
-                return proc, str(info["url"]), (state_dir / "token").read_text().strip()
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("server did not start")
 
 
 async def seed(session: aiohttp.ClientSession, url: str) -> None:
@@ -209,8 +188,7 @@ async def run(seconds: float) -> dict[str, Any]:
                 }
                 return results
         finally:
-            proc.terminate()
-            proc.wait(10)
+            stop_server(proc)
 
 
 def main() -> None:

@@ -33,8 +33,6 @@ import os
 import platform
 import ssl
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -42,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from _server import start_server, stop_server  # bench/_server.py (run from bench/)
 
 NAMESPACE = "bench"
 IMAGE = "argoproj/rollouts-demo:blue"
@@ -52,38 +51,6 @@ WORKERS = 16
 START_TARGET_S = 10.0
 RATIO_TARGET = 0.70
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def start_server(state_dir: Path) -> tuple[subprocess.Popen[bytes], str, str]:
-    """Start a server on a fresh state directory; returns (process, url, token). Its CA is state_dir/ca.crt."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "localcluster", "serve", "--state-dir", str(state_dir), "--port", "0"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            info = json.loads((state_dir / "server.json").read_text())
-            if info.get("pid") == proc.pid:
-                return proc, str(info["url"]), (state_dir / "token").read_text().strip()
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.05)
-    stop_server(proc)
-    raise RuntimeError("server did not start")
-
-
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM by PID, then SIGKILL if it has not stopped within 15 s."""
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
 
 
 def rss_kib(pid: int) -> int:

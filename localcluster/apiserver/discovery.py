@@ -110,6 +110,13 @@ def _gv_path(group: str, version: str) -> str:
 
 def openapi_index(registry: Registry) -> dict[str, Any]:
     """``/openapi/v3``: one entry per group-version, with a hash that changes with its content."""
+    if "openapi-index" not in registry.derived:
+        registry.derived["openapi-index"] = _openapi_index(registry)
+    index: dict[str, Any] = registry.derived["openapi-index"]
+    return index
+
+
+def _openapi_index(registry: Registry) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     gvs = [("", "v1")] + [(g, v) for g, vs in registry.group_versions().items() for v in vs]
     for group, version in gvs:
@@ -158,6 +165,15 @@ def _collect_defs(
 
 
 def openapi_document(registry: Registry, group: str, version: str) -> dict[str, Any] | None:
+    """A group-version's OpenAPI v3 (see ``_openapi_document``), built once per set of served kinds."""
+    key = ("openapi", group, version)
+    if key not in registry.derived:
+        registry.derived[key] = _openapi_document(registry, group, version)
+    cached: dict[str, Any] | None = registry.derived[key]
+    return cached
+
+
+def _openapi_document(registry: Registry, group: str, version: str) -> dict[str, Any] | None:
     """A group-version's OpenAPI v3: a PATCH operation per kind, declaring ``fieldValidation``
     (so kubectl validates on the server), and the kinds' schemas (for ``kubectl explain``)."""
     types = registry.in_version(group, version)

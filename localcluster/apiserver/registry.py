@@ -226,6 +226,8 @@ class Registry:
         self._rebuild()
 
     def _rebuild(self) -> None:
+        # Documents derived from the served kinds (OpenAPI), valid until the next rebuild.
+        self.derived: dict[Any, Any] = {}
         self._by_path: dict[tuple[str, str, str], ResourceType] = {}
         self._by_key: dict[str, list[ResourceType]] = {}
         for rt in self.all():

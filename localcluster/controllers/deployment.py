@@ -37,12 +37,12 @@ from localcluster.apiserver.errors import ApiError
 from localcluster.apiserver.objects import Objects, WriteOptions
 from localcluster.controllers import deployment_status as ds
 from localcluster.controllers.base import Controller, key_of, split_key
+from localcluster.controllers.events import EventRecorder
 from localcluster.controllers.pod_order import is_pod_active
 from localcluster.controllers.replicaset import (
     MANAGER,
     POD_KEY,
     RS_KEY,
-    EventRecorder,
     claim,
     controller_ref,
     selector_of,

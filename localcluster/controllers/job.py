@@ -29,13 +29,13 @@ import copy
 import datetime
 import logging
 import os
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from localcluster.apiserver.errors import ApiError
 from localcluster.apiserver.objects import Objects, WriteOptions
 from localcluster.controllers.base import Controller, key_of, split_key
+from localcluster.controllers.events import EventRecorder
 from localcluster.store import Event, Obj
 
 log = logging.getLogger("localcluster.controllers.job")
@@ -170,7 +170,7 @@ class JobController(Controller):
         self.backoff_cap = self.backoff_base * 60
         self.jobs = self.rt("batch", "v1", "jobs")
         self.pods = self.rt("", "v1", "pods")
-        self.events = self.rt("", "v1", "events")
+        self.recorder = EventRecorder(objects, COMPONENT)
         # Per Job key, when this controller first saw each finished pod that carries no finish
         # time of its own (a pod whose phase a client set directly).
         self._seen_finished: dict[str, dict[str, datetime.datetime]] = {}
@@ -431,37 +431,8 @@ class JobController(Controller):
             self._record(job, kind, reason, message)
 
     def _record(self, job: Obj, kind: str, reason: str, message: str) -> None:
-        """A ``v1 Event`` about the Job, as client-go's event recorder writes it."""
-        meta = job["metadata"]
-        stamp = format_time(self.clock())
-        event = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"name": f"{meta['name']}.{time.time_ns():x}"},
-            "involvedObject": {
-                "apiVersion": self.jobs.api_version,
-                "kind": "Job",
-                "namespace": meta.get("namespace", ""),
-                "name": meta["name"],
-                "uid": meta.get("uid"),
-                "resourceVersion": meta.get("resourceVersion"),
-            },
-            "reason": reason,
-            "message": message,
-            "type": kind,
-            "source": {"component": COMPONENT},
-            "firstTimestamp": stamp,
-            "lastTimestamp": stamp,
-            "count": 1,
-            "reportingComponent": COMPONENT,
-            "reportingInstance": "",
-        }
-        try:
-            self.objects.create(
-                self.events, str(meta.get("namespace", "")), event, WriteOptions(manager=MANAGER)
-            )
-        except ApiError as e:  # events are best effort, as in client-go
-            log.debug("job %s: event %s not recorded: %s", meta["name"], reason, e)
+        """A ``v1 Event`` about the Job (best effort, as in client-go)."""
+        self.recorder.record(dict(job, apiVersion=self.jobs.api_version, kind="Job"), kind, reason, message)
 
 
 def _set_condition(

@@ -15,7 +15,7 @@ As kube-controller-manager's:
   deleted. Written only when it changes.
 - ``SuccessfulCreate``/``SuccessfulDelete``/``FailedCreate`` Events on the ReplicaSet.
 
-:class:`EventRecorder` (also used by the Deployment controller) writes ``v1`` Events the way
+:class:`~localcluster.controllers.events.EventRecorder` writes ``v1`` Events the way
 client-go's recorder does, folding repeats into ``count``.
 """
 
@@ -32,6 +32,7 @@ from localcluster.apiserver.objects import Objects, WriteOptions
 from localcluster.apiserver.registry import ResourceType
 from localcluster.apiserver.selectors import LabelSelector, SelectorError, label_selector_from_dict
 from localcluster.controllers.base import Controller, key_of, split_key
+from localcluster.controllers.events import EventRecorder
 from localcluster.controllers.pod_order import (
     is_pod_active,
     is_pod_available,
@@ -130,67 +131,6 @@ def claim(objects: Objects, rt: ResourceType, owner: Obj, candidates: Iterable[O
             if adopted is not None:
                 owned.append(adopted)
     return owned
-
-
-class EventRecorder:
-    """Writes ``v1`` Events about objects, like client-go's recorder (repeats raise ``count``)."""
-
-    def __init__(self, objects: Objects, component: str) -> None:
-        self.objects = objects
-        self.component = component
-        self._seen: dict[tuple[str, ...], str] = {}
-
-    def record(self, obj: Mapping[str, Any], kind: str, reason: str, message: str) -> None:
-        """Record an Event of type ``kind`` (Normal or Warning); failures are only logged."""
-        meta = obj["metadata"]
-        namespace = str(meta.get("namespace") or "default")
-        rt = self.objects.registry.lookup("", "v1", "events")
-        if rt is None:
-            return
-        key = (str(meta.get("uid")), kind, reason, message)
-        now = time.time()
-        stamp = format_time(now)
-        try:
-            name = self._seen.get(key)
-            existing = self.objects.store.get(rt.key, namespace, name) if name else None
-            if existing is not None:
-                updated = copy.deepcopy(existing)
-                updated["count"] = int(existing.get("count") or 1) + 1
-                updated["lastTimestamp"] = stamp
-                self.objects.update(
-                    rt, namespace, str(name), updated, WriteOptions(field_validation="Ignore")
-                )
-                return
-            name = f"{meta['name']}.{time.time_ns():x}"
-            event = {
-                "apiVersion": "v1",
-                "kind": "Event",
-                "metadata": {"name": name, "namespace": namespace},
-                "involvedObject": {
-                    "kind": obj.get("kind"),
-                    "namespace": namespace,
-                    "name": meta["name"],
-                    "uid": meta.get("uid"),
-                    "apiVersion": obj.get("apiVersion"),
-                    "resourceVersion": meta.get("resourceVersion"),
-                },
-                "reason": reason,
-                "message": message,
-                "source": {"component": self.component},
-                "firstTimestamp": stamp,
-                "lastTimestamp": stamp,
-                "count": 1,
-                "type": kind,
-                "reportingComponent": self.component,
-                "reportingInstance": "",
-            }
-            self.objects.create(rt, namespace, event, WriteOptions(field_validation="Ignore"))
-        except ApiError as e:
-            log.debug("could not record event %s for %s: %s", reason, meta.get("name"), e.message)
-            return
-        if len(self._seen) > 4096:
-            self._seen.clear()
-        self._seen[key] = name
 
 
 class ReplicaSetController(Controller):
