@@ -19,6 +19,7 @@ rollout/sync.go, replicaset.go, service.go and pause.go it calls, in their order
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +28,7 @@ from controller.api import Pause, Rollout, SetWeight, validate_rollout
 from controller.api.problems import SpecError
 from controller.core import conditions as c
 from controller.core import replicas as rmath
+from controller.core import restart, workload
 from controller.core.canary_invalid import plan_invalid_spec
 from controller.core.canary_status import (
     PauseContext,
@@ -39,7 +41,9 @@ from controller.core.canary_status import (
 from controller.core.hashing import POD_TEMPLATE_HASH_LABEL, pod_template_hash, step_hash
 from controller.core.phase import calculate_phase
 from controller.core.plan import NORMAL, Event, Plan, status_merge_patch
+from controller.core.podtemplate import templates_equal
 from controller.core.snapshot import (
+    REVISION_ANNOTATION,
     Snapshot,
     creation_key,
     name_of,
@@ -48,13 +52,13 @@ from controller.core.snapshot import (
     revision_of,
     spec_replicas,
     status_count,
-    strip_hash,
 )
 
 #: annotation Argo puts on a Service whose selector it manages
 MANAGED_BY_ANNOTATION = "argo-rollouts.argoproj.io/managed-by-rollouts"
 SKIP_STEPS_REASON = "SkipSteps"
 ROLLBACK_TO_STABLE_MESSAGE = "Rollback to stable"
+ROLLBACK_WITHIN_WINDOW_MESSAGE = "Rollback within the rollback window"
 
 
 def plan_canary(snapshot: Snapshot) -> Plan:
@@ -66,6 +70,18 @@ def plan_canary(snapshot: Snapshot) -> Plan:
     problems = validate_rollout(snapshot.rollout)
     if problems:
         return plan_invalid_spec(snapshot, problems)
+    if workload.workload_ref(snapshot.rollout) is not None:
+        resolved, problem = workload.resolve(snapshot.rollout, snapshot.workload)
+        if problem is None:
+            # the resolved template gets the checks a Rollout's own template gets
+            spec = {k: v for k, v in (resolved.get("spec") or {}).items() if k != "workloadRef"}
+            problems = validate_rollout({**resolved, "spec": spec})
+        plan = (
+            plan_invalid_spec(snapshot, [problem] if problem else problems) if problem or problems else None
+        )
+        if plan is not None:
+            return plan
+        snapshot = dataclasses.replace(snapshot, rollout=resolved)
     return _Reconcile(snapshot).run()
 
 
@@ -103,6 +119,10 @@ class _Reconcile:
         self.selectors: list[tuple[str, dict[str, str]]] = []
         self.events: list[Event] = []
         self.requeue: float | None = None
+        self.updates: list[tuple[str, dict[str, Any]]] = []
+        self.pod_deletions: list[str] = []
+        #: every pod is younger than spec.restartAt: record it in status.restartedAt
+        self.restarted = False
         template = self.spec.get("template") or {}
         self.target_hash = pod_template_hash(template, self.old_status.get("collisionCount"))
         self.new_name = self._find_new_rs(template)
@@ -134,12 +154,13 @@ class _Reconcile:
         return sorted(self.rss.items(), key=lambda item: creation_key(item[1]))
 
     def _find_new_rs(self, template: Mapping[str, Any]) -> str | None:
-        """Argo's ``FindNewReplicaSet``: the hash label first, then an equal template."""
+        """Argo's ``FindNewReplicaSet``: the hash label first, then a template equal after
+        Kubernetes' defaults (:func:`~controller.core.podtemplate.templates_equal`)."""
         for name, rs in self._sorted_oldest():
             if pod_hash_of(rs) == self.target_hash:
                 return name
         for name, rs in self._sorted_oldest():
-            if strip_hash(((rs.get("spec") or {}).get("template")) or {}) == strip_hash(template):
+            if templates_equal(((rs.get("spec") or {}).get("template")) or {}, template):
                 return name
         return None
 
@@ -164,7 +185,11 @@ class _Reconcile:
     # --- the reconcile ---------------------------------------------------------------------
     def run(self) -> Plan:
         if self.template_or_steps_changed():
+            self.sync_revision()
             return self.sync_status(changed=True)
+        self.reconcile_restart()
+        if self.new_rs is not None:
+            self.sync_revision()
         if not self.view.spec.paused:
             if self.new_rs is None:
                 self.create_new_rs()
@@ -181,6 +206,53 @@ class _Reconcile:
     def _set_status_condition(self, reason: str, message: str) -> None:
         new = {"type": c.PROGRESSING, "status": c.TRUE, "reason": reason, "message": message}
         self.status["conditions"] = c.set_condition(self.status.get("conditions"), new, self.now)
+
+    def sync_revision(self) -> None:
+        """Argo's ``syncReplicaSetRevision``: a reused ReplicaSet (an undo, a rollback) becomes
+        the newest revision, and gets the Rollout's current ``minReadySeconds``."""
+        new = self.new_rs
+        if new is None or self.new_name is None:
+            return
+        older = [revision_of(rs) for name, rs in self.rss.items() if name != self.new_name]
+        patch: dict[str, Any] = {}
+        wanted = max(older, default=0) + 1
+        if revision_of(new) < wanted and older:
+            patch["metadata"] = {"annotations": {REVISION_ANNOTATION: str(wanted)}}
+            new.setdefault("metadata", {}).setdefault("annotations", {})[REVISION_ANNOTATION] = str(wanted)
+        min_ready = int(self.spec.get("minReadySeconds") or 0)
+        if int((new.get("spec") or {}).get("minReadySeconds") or 0) != min_ready:
+            patch["spec"] = {"minReadySeconds": min_ready}
+            new.setdefault("spec", {})["minReadySeconds"] = min_ready
+        if patch:
+            self.updates.append((self.new_name, patch))
+
+    def reconcile_restart(self) -> None:
+        """Argo's ``RolloutPodRestarter``: remove pods older than ``spec.restartAt`` (see
+        :mod:`controller.core.restart`); requeue for a ``restartAt`` still to come."""
+        later = restart.seconds_until_restart(self.snap.rollout, self.now)
+        if later is not None:
+            self._requeue(later)
+        if self.snap.pods is None or not restart.needs_restart(self.snap.rollout, self.now):
+            return
+        if any(spec_replicas(rs) != status_count(rs, "availableReplicas") for rs in self.rss.values()):
+            return  # not every ReplicaSet is fully available yet
+        result = restart.plan_restart(
+            self.snap.rollout,
+            list(self.rss.values()),
+            self.snap.pods,
+            stable_name=self.stable_name,
+            new_name=self.new_name,
+            max_unavailable=restart.canary_max_unavailable(self.snap.rollout),
+            now=self.now,
+        )
+        self.pod_deletions.extend(result.delete_pods)
+        if result.finished:
+            self.restarted = True
+        else:
+            self._requeue(restart.RESTART_CHECK_SECONDS)
+
+    def _requeue(self, seconds: float) -> None:
+        self.requeue = seconds if self.requeue is None else min(self.requeue, seconds)
 
     def create_new_rs(self) -> None:
         """Argo's ``createDesiredReplicaSet`` (no ephemeral metadata, no anti-affinity)."""
@@ -306,7 +378,7 @@ class _Reconcile:
             if not self.old_status.get("controllerPause"):
                 self.pause.add_reasons.append(c.PAUSE_CANARY_STEP)
                 if step.duration is not None:
-                    self.requeue = float(int(step.duration))
+                    self._requeue(float(int(step.duration)))
             return
         if step.duration is None:
             return
@@ -315,7 +387,7 @@ class _Reconcile:
             return
         remaining = (start + timedelta(seconds=int(step.duration)) - _aware(self.now)).total_seconds()
         if remaining > 0:
-            self.requeue = remaining
+            self._requeue(remaining)
 
     def _current_step(self) -> tuple[object | None, int | None]:
         steps = self.canary.steps
@@ -381,10 +453,14 @@ class _Reconcile:
             self.pause.clear = True
             self.pause.remove_abort = True
             status["promoteFull"] = False
+            self.restarted = True  # Argo's resetRolloutStatus: new pods anyway
             index = 0 if step_count else None
             new = self.new_rs
             if new is not None and status["stableRS"] == pod_hash_of(new) and step_count:
                 self.events.append((NORMAL, SKIP_STEPS_REASON, ROLLBACK_TO_STABLE_MESSAGE))
+                index = step_count
+            elif self.rollback_within_window() and step_count:
+                self.events.append((NORMAL, SKIP_STEPS_REASON, ROLLBACK_WITHIN_WINDOW_MESSAGE))
                 index = step_count
             return self.persist(status, index)
         if self.old_status.get("promoteFull"):
@@ -418,6 +494,21 @@ class _Reconcile:
             self.pause.remove_reasons.append(c.PAUSE_CANARY_STEP)
         return self.persist(status, index)
 
+    def rollback_within_window(self) -> bool:
+        """Argo's ``isRollbackWithinWindow``: the new ReplicaSet is older than the stable one,
+        with fewer than ``rollbackWindow.revisions`` ReplicaSets created in between."""
+        window = self.view.spec.rollback_window_revisions
+        if not window or window <= 0 or self.new_name is None or self.stable_name is None:
+            return False
+        # creation time first, then the revision *as observed* (before sync_revision bumped a
+        # reused ReplicaSet): timestamps have a resolution of one second
+        observed = {name_of(rs): creation_key(rs) for rs in self.snap.replica_sets}
+        new_key, stable_key = observed.get(self.new_name), observed.get(self.stable_name)
+        if new_key is None or stable_key is None or not new_key < stable_key:
+            return False
+        between = sum(1 for key in observed.values() if new_key < key < stable_key)
+        return between < window
+
     def should_full_promote(self, index: int | None) -> str:
         """Argo's ``shouldFullPromote`` for canary."""
         if self.stable_rs is None:
@@ -438,6 +529,16 @@ class _Reconcile:
         """Conditions, pause bookkeeping, phase, and the diff against the observed status."""
         if index is not None:
             status["currentStepIndex"] = index
+        if self.restarted:
+            restart_at = self.spec.get("restartAt")
+            if restart_at is None:
+                status.pop("restartedAt", None)
+            else:
+                status["restartedAt"] = restart_at
+        if workload.workload_ref(self.snap.rollout) is not None and self.snap.workload is not None:
+            status["workloadObservedGeneration"] = workload.generation(self.snap.workload)
+        else:
+            status.pop("workloadObservedGeneration", None)
         status["observedGeneration"] = str((self.snap.rollout.get("metadata") or {}).get("generation") or 0)
         # conditions judge "aborted" before the pause context writes the new abort flag
         conds, events, add_abort = rollout_conditions(
@@ -469,6 +570,16 @@ class _Reconcile:
             status_patch=patch,
             events=tuple(self.events),
             requeue_after=requeue,
+            update_replica_sets=tuple(self.updates),
+            delete_pods=tuple(self.pod_deletions),
+            workload_scale=workload.scale_down_target(
+                self.snap.rollout,
+                self.snap.workload,
+                self.new_rs,
+                phase=status["phase"],
+                ready_replicas=int(status.get("readyReplicas") or 0),
+            ),
+            rollout_annotations=workload.annotation_patch(self.snap.rollout, self.snap.workload),
         )
 
     def _state_change_events(self, status: Mapping[str, Any]) -> None:

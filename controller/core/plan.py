@@ -28,10 +28,14 @@ Event = tuple[str, str, str]
 class Plan:
     """Everything one reconcile of a Rollout wants done, in the order to apply it.
 
-    Apply: delete ``delete_replica_sets``; create ``create_replica_sets``; set
-    ``spec.replicas`` per ``scale``; set each Service's ``rollouts-pod-template-hash``
-    selector per ``service_selectors``; merge-patch ``/status`` with ``status_patch``; record
-    ``events`` (type, reason, message) on the Rollout; requeue after ``requeue_after`` seconds.
+    Apply: merge-patch the Rollout's annotations with ``rollout_annotations`` (``None``
+    values remove); delete ``delete_replica_sets``; create ``create_replica_sets``;
+    merge-patch ReplicaSets per ``update_replica_sets`` (revision annotation, minReadySeconds);
+    set ``spec.replicas`` per ``scale``; set each Service's ``rollouts-pod-template-hash``
+    selector per ``service_selectors``; delete (evict) ``delete_pods``; set the referenced
+    workload's ``spec.replicas`` to ``workload_scale``; merge-patch ``/status`` with
+    ``status_patch``; record ``events`` (type, reason, message) on the Rollout; requeue after
+    ``requeue_after`` seconds.
     """
 
     create_replica_sets: tuple[dict[str, Any], ...] = ()
@@ -41,6 +45,10 @@ class Plan:
     status_patch: dict[str, Any] | None = None
     events: tuple[Event, ...] = ()
     requeue_after: float | None = None
+    update_replica_sets: tuple[tuple[str, dict[str, Any]], ...] = ()
+    delete_pods: tuple[str, ...] = ()
+    workload_scale: int | None = None
+    rollout_annotations: dict[str, str | None] | None = None
 
     @property
     def changes_nothing(self) -> bool:
@@ -51,6 +59,10 @@ class Plan:
             or self.delete_replica_sets
             or self.service_selectors
             or self.status_patch
+            or self.update_replica_sets
+            or self.delete_pods
+            or self.workload_scale is not None
+            or self.rollout_annotations
         )
 
 

@@ -28,7 +28,10 @@ class Snapshot:
 
     ``replica_sets`` must be only the ReplicaSets the Rollout owns (controller ownerReference).
     ``canary_service``/``stable_service`` are the Services named by the canary strategy, or
-    ``None`` when unnamed or not found.
+    ``None`` when unnamed or not found. ``workload`` is the object ``spec.workloadRef`` names
+    (``None`` when there is no reference or the object was not found). ``pods`` are the pods
+    of the Rollout's ReplicaSets, listed only while a restart is due
+    (:func:`controller.core.restart.needs_restart`); ``None`` when not listed.
     """
 
     rollout: RawObject
@@ -36,6 +39,8 @@ class Snapshot:
     canary_service: RawObject | None = None
     stable_service: RawObject | None = None
     now: datetime = datetime(1970, 1, 1)
+    workload: RawObject | None = None
+    pods: tuple[RawObject, ...] | None = None
 
 
 def name_of(obj: RawObject | None) -> str:

@@ -2,11 +2,13 @@
 
 :class:`Controller` wires :mod:`controller.kube` to the :class:`~controller.runtime.reconciler.Reconciler`:
 
-- three informers (Rollouts ``argoproj.io/v1alpha1``, ReplicaSets ``apps/v1``, Services ``v1``),
-  all namespaces or one;
+- four informers (Rollouts ``argoproj.io/v1alpha1``, ReplicaSets and Deployments ``apps/v1``,
+  Services ``v1``), all namespaces or one;
 - handlers that enqueue the ``namespace/name`` of the affected Rollout: a Rollout's own events;
   a ReplicaSet's through its controller ownerReference; a Service's through the Rollout cache's
-  ``services`` index (the Rollouts naming it as canaryService or stableService);
+  ``services`` index (the Rollouts naming it as canaryService or stableService); a Deployment's
+  (or an unowned ReplicaSet's) through the ``workload`` index (the Rollouts whose
+  ``workloadRef`` names it);
 - a :class:`~controller.kube.WorkQueue` and a pool of workers calling ``Reconciler.sync``
   (a raised error, 409 Conflict included, requeues the key with rate-limited back-off);
 - with leader election (the default), workers run only while this process holds the Lease
@@ -43,12 +45,15 @@ from controller.runtime.reconciler import (
     OWNER_INDEX,
     ROLLOUT_API_VERSION,
     SERVICE_INDEX,
+    WORKLOAD_INDEX,
     Reconciler,
     key_of,
     log_action,
     owner_uid_index,
     rollout_key_of_replica_set,
     service_index,
+    workload_index,
+    workload_key,
 )
 
 log = logging.getLogger(__name__)
@@ -104,7 +109,9 @@ class Controller:
         )
         self.replica_sets = Informer(api, "apps/v1", "replicasets", namespace=ns)
         self.services = Informer(api, "v1", "services", namespace=ns)
+        self.deployments = Informer(api, "apps/v1", "deployments", namespace=ns)
         self.rollouts.add_index(SERVICE_INDEX, service_index)
+        self.rollouts.add_index(WORKLOAD_INDEX, workload_index)
         self.replica_sets.add_index(OWNER_INDEX, owner_uid_index)
         self.queue = WorkQueue(name="rollouts")
         self.reconciler = Reconciler(
@@ -112,6 +119,7 @@ class Controller:
             self.rollouts,
             self.replica_sets,
             self.services,
+            deployments=self.deployments,
             observer=self.metrics,
             instance_id=options.instance_id,
         )
@@ -136,6 +144,11 @@ class Controller:
             on_update=lambda old, new: self._enqueue_referrers(new),
             on_delete=self._enqueue_referrers,
         )
+        self.deployments.add_handler(
+            on_add=lambda d: self._enqueue_workload_referrers(d, "Deployment"),
+            on_update=lambda old, new: self._enqueue_workload_referrers(new, "Deployment"),
+            on_delete=lambda d: self._enqueue_workload_referrers(d, "Deployment"),
+        )
 
     def _enqueue(self, rollout: dict[str, Any]) -> None:
         self.queue.add(key_of(rollout))
@@ -144,6 +157,14 @@ class Controller:
         key = rollout_key_of_replica_set(rs)
         if key is not None:
             self.queue.add(key)
+        else:
+            self._enqueue_workload_referrers(rs, "ReplicaSet")
+
+    def _enqueue_workload_referrers(self, obj: dict[str, Any], kind: str) -> None:
+        meta = obj.get("metadata") or {}
+        value = workload_key(str(meta.get("namespace", "")), kind, str(meta.get("name", "")))
+        for rollout in self.rollouts.by_index(WORKLOAD_INDEX, value):
+            self._enqueue(rollout)
 
     def _replica_set_updated(self, old: dict[str, Any], new: dict[str, Any]) -> None:
         self._enqueue_owner(new)
@@ -158,7 +179,7 @@ class Controller:
 
     @property
     def informers(self) -> tuple[Informer, ...]:
-        return (self.rollouts, self.replica_sets, self.services)
+        return (self.rollouts, self.replica_sets, self.services, self.deployments)
 
     async def run(self) -> None:
         """Fill the caches, then run the workers (while leading, with leader election)."""

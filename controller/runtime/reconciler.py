@@ -16,6 +16,7 @@ It talks to the API only through :class:`ApiWriter` (a subset of
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
@@ -23,10 +24,12 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from controller.core import workload
 from controller.core.canary import MANAGED_BY_ANNOTATION, plan_canary
 from controller.core.plan import WARNING, Plan, apply_merge_patch
+from controller.core.restart import needs_restart
 from controller.core.snapshot import DESIRED_REPLICAS_ANNOTATION, Snapshot
-from controller.kube import NotFound, VersionTracker, resource_path
+from controller.kube import Conflict, NotFound, VersionTracker, resource_path
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,8 @@ INSTANCE_ID_LABEL = "argo-rollouts.argoproj.io/controller-instance-id"
 OWNER_INDEX = "owner-uid"
 #: index of the Rollout cache: ``namespace/service`` of each canary/stable Service named
 SERVICE_INDEX = "services"
+#: index of the Rollout cache: ``namespace/Kind/name`` of the workload ``spec.workloadRef`` names
+WORKLOAD_INDEX = "workload"
 #: how soon to look again at a key whose cached copy is older than our last write
 STALE_REQUEUE = 0.2
 #: reason of the Warning event recorded when the planner cannot handle a Rollout
@@ -67,6 +72,10 @@ class ApiWriter(Protocol):
     ) -> Obj: ...
 
     async def delete(self, path: str) -> Obj: ...
+
+    async def list(self, path: str, *, label_selector: str | None = None) -> Obj: ...
+
+    async def get(self, path: str) -> Obj: ...
 
 
 class Observer(Protocol):
@@ -121,6 +130,36 @@ def service_index(rollout: Obj) -> Iterable[str]:
     """Index function: ``namespace/service`` of each Service a Rollout names."""
     namespace = (rollout.get("metadata") or {}).get("namespace", "")
     return {f"{namespace}/{name}" for name in service_names(rollout)}
+
+
+def workload_key(namespace: str, kind: str, name: str) -> str:
+    """The :data:`WORKLOAD_INDEX` value of a workload: ``namespace/Kind/name``."""
+    return f"{namespace}/{kind}/{name}"
+
+
+def workload_index(rollout: Obj) -> Iterable[str]:
+    """Index function: ``namespace/Kind/name`` of the workload a Rollout references."""
+    ref = (rollout.get("spec") or {}).get("workloadRef")
+    if not isinstance(ref, Mapping) or not ref.get("name"):
+        return ()
+    namespace = str((rollout.get("metadata") or {}).get("namespace", ""))
+    return (workload_key(namespace, str(ref.get("kind") or ""), str(ref["name"])),)
+
+
+def label_selector_text(selector: Mapping[str, Any]) -> str:
+    """A LabelSelector as the ``labelSelector`` query parameter spells it."""
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for expr in selector.get("matchExpressions") or ():
+        key, op, values = expr.get("key", ""), expr.get("operator", ""), expr.get("values") or []
+        if op == "In":
+            parts.append(f"{key} in ({','.join(values)})")
+        elif op == "NotIn":
+            parts.append(f"{key} notin ({','.join(values)})")
+        elif op == "Exists":
+            parts.append(str(key))
+        elif op == "DoesNotExist":
+            parts.append(f"!{key}")
+    return ",".join(parts)
 
 
 def rollout_key_of_replica_set(rs: Mapping[str, Any]) -> str | None:
@@ -189,6 +228,7 @@ class Reconciler:
         replica_sets: Cache,
         services: Cache,
         *,
+        deployments: Cache | None = None,
         versions: VersionTracker | None = None,
         observer: Observer | None = None,
         instance_id: str = "",
@@ -198,6 +238,7 @@ class Reconciler:
         self.rollouts = rollouts
         self.replica_sets = replica_sets
         self.services = services
+        self.deployments = deployments
         self.versions = versions or VersionTracker()
         self.observer = observer
         self.instance_id = instance_id
@@ -222,6 +263,37 @@ class Reconciler:
             canary_service=service("canaryService"),
             stable_service=service("stableService"),
             now=now,
+            workload=self.workload(rollout),
+        )
+
+    def workload(self, rollout: Obj) -> Obj | None:
+        """The object ``spec.workloadRef`` names, from the caches (None: none, or not found)."""
+        ref = (rollout.get("spec") or {}).get("workloadRef")
+        if not isinstance(ref, Mapping):
+            return None
+        namespace = str((rollout.get("metadata") or {}).get("namespace") or "")
+        key = f"{namespace}/{ref.get('name', '')}"
+        group, kind = workload.group_kind(ref)
+        if (group, kind) == ("apps", "Deployment") and self.deployments is not None:
+            return self.deployments.get(key)
+        if (group, kind) == ("apps", "ReplicaSet"):
+            return self.replica_sets.get(key)
+        return None
+
+    async def rollout_pods(self, snapshot: Snapshot) -> tuple[Obj, ...]:
+        """The pods of the Rollout's ReplicaSets (listed by its selector, then owner uid)."""
+        rollout = snapshot.rollout
+        meta = rollout.get("metadata") or {}
+        selector = (rollout.get("spec") or {}).get("selector") or {}
+        if snapshot.workload is not None and not selector:
+            selector = (snapshot.workload.get("spec") or {}).get("selector") or {}
+        path = resource_path("v1", "pods", namespace=str(meta.get("namespace") or ""))
+        listed = await self.api.list(path, label_selector=label_selector_text(selector) or None)
+        uids = {(rs.get("metadata") or {}).get("uid") for rs in snapshot.replica_sets}
+        return tuple(
+            pod
+            for pod in listed.get("items") or ()
+            if any(ref.get("uid") in uids for ref in (pod.get("metadata") or {}).get("ownerReferences") or ())
         )
 
     async def sync(self, key: str) -> float | None:
@@ -241,8 +313,11 @@ class Reconciler:
             return STALE_REQUEUE
         started = time.monotonic()
         now = self.clock()
+        snapshot = self.snapshot(rollout, now)
+        if needs_restart(rollout, now):
+            snapshot = dataclasses.replace(snapshot, pods=await self.rollout_pods(snapshot))
         try:
-            plan = plan_canary(self.snapshot(rollout, now))
+            plan = plan_canary(snapshot)
         except ValueError as e:
             log_action("skip", rollout=key, reason=str(e))
             await self._record_events(rollout, [(WARNING, UNSUPPORTED_REASON, str(e))], now, once=True)
@@ -261,22 +336,36 @@ class Reconciler:
         def rs_path(rs_name: str | None = None) -> str:
             return resource_path("apps/v1", "replicasets", namespace=namespace, name=rs_name)
 
+        rollout_path = resource_path(ROLLOUT_API_VERSION, "rollouts", namespace=namespace, name=name)
+        if plan.rollout_annotations:
+            annotations: Obj = {"metadata": {"annotations": plan.rollout_annotations}}
+            written = await self.api.patch(rollout_path, annotations, field_manager=COMPONENT)
+            self.versions.record_write(key, written)
+            log_action("patch-rollout-annotations", rollout=key, annotations=plan.rollout_annotations)
         for rs_name in plan.delete_replica_sets:
             with contextlib.suppress(NotFound):  # already gone: done
                 await self.api.delete(rs_path(rs_name))
             log_action("delete-replicaset", rollout=key, replicaset=rs_name)
         for rs in plan.create_replica_sets:
-            created = await self.api.create(rs_path(), rs, field_manager=COMPONENT)
+            try:
+                created = await self.api.create(rs_path(), rs, field_manager=COMPONENT)
+            except Conflict as e:
+                if e.reason != "AlreadyExists":
+                    raise
+                created = await self._name_taken(key, rollout, rs, e)
             log_action(
                 "create-replicaset",
                 rollout=key,
                 replicaset=(created.get("metadata") or {}).get("name", ""),
                 replicas=(rs.get("spec") or {}).get("replicas", 0),
             )
+        for rs_name, patch in plan.update_replica_sets:
+            await self.api.patch(rs_path(rs_name), patch, field_manager=COMPONENT)
+            log_action("update-replicaset", rollout=key, replicaset=rs_name, patch=patch)
         desired = (rollout.get("spec") or {}).get("replicas")
         desired_text = str(1 if desired is None else int(desired))
         for rs_name, count in plan.scale:
-            body = {
+            body: Obj = {
                 "metadata": {"annotations": {DESIRED_REPLICAS_ANNOTATION: desired_text}},
                 "spec": {"replicas": count},
             }
@@ -291,9 +380,22 @@ class Reconciler:
             await self.api.patch(path, body, field_manager=COMPONENT)
             selector_text = ",".join(f"{k}={v}" for k, v in selector.items())
             log_action("patch-service-selector", rollout=key, service=svc_name, selector=selector_text)
+        for pod_name in plan.delete_pods:
+            with contextlib.suppress(NotFound):  # already gone: done
+                await self.api.delete(resource_path("v1", "pods", namespace=namespace, name=pod_name))
+            log_action("restart-pod", rollout=key, pod=pod_name)
+        if plan.workload_scale is not None:
+            ref = (rollout.get("spec") or {}).get("workloadRef") or {}
+            path = resource_path(
+                "apps/v1", "deployments", namespace=namespace, name=str(ref.get("name") or "")
+            )
+            await self.api.patch(path, {"spec": {"replicas": plan.workload_scale}}, field_manager=COMPONENT)
+            log_action(
+                "scale-workload", rollout=key, deployment=ref.get("name", ""), replicas=plan.workload_scale
+            )
         result = rollout
         if plan.status_patch is not None:
-            path = resource_path(ROLLOUT_API_VERSION, "rollouts", namespace=namespace, name=name)
+            path = rollout_path
             written = await self.api.patch_status(path, plan.status_patch, field_manager=COMPONENT)
             self.versions.record_write(key, written)
             result = (
@@ -311,6 +413,36 @@ class Reconciler:
             )
         await self._record_events(rollout, plan.events, now)
         return result
+
+    async def _name_taken(self, key: str, rollout: Obj, rs: Obj, error: Conflict) -> Obj:
+        """Argo's hash collision handling: a ReplicaSet of the new name already exists.
+
+        When it is ours (this Rollout controls it; our cache had not seen it yet) it is the new
+        ReplicaSet. Otherwise (another owner, e.g. the Deployment a Rollout migrates from, whose
+        ReplicaSet has the same name and pod template) ``status.collisionCount`` is bumped so the
+        next reconcile picks another hash, and the error is raised to requeue.
+        """
+        meta = rs.get("metadata") or {}
+        path = resource_path("apps/v1", "replicasets", namespace=str(meta.get("namespace") or ""))
+        existing = await self.api.get(f"{path}/{meta.get('name', '')}")
+        ref = controller_owner(existing)
+        uid = (rollout.get("metadata") or {}).get("uid")
+        if ref is not None and ref.get("uid") == uid:
+            return existing
+        count = int((rollout.get("status") or {}).get("collisionCount") or 0) + 1
+        rollout_meta = rollout.get("metadata") or {}
+        rollout_path = resource_path(
+            ROLLOUT_API_VERSION,
+            "rollouts",
+            namespace=str(rollout_meta.get("namespace") or ""),
+            name=str(rollout_meta.get("name") or ""),
+        )
+        written = await self.api.patch_status(
+            rollout_path, {"status": {"collisionCount": count}}, field_manager=COMPONENT
+        )
+        self.versions.record_write(key, written)
+        log_action("hash-collision", rollout=key, replicaset=meta.get("name", ""), collisionCount=count)
+        raise error
 
     async def _record_events(
         self, rollout: Obj, events: Iterable[tuple[str, str, str]], now: datetime, *, once: bool = False

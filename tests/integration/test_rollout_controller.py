@@ -91,9 +91,11 @@ class World:
         return await self.api.get(rollouts_path(self.ns, "frontend"))
 
     async def replica_sets(self) -> dict[str, Obj]:
-        """ReplicaSets by their pod-template hash."""
+        """The Rollout's ReplicaSets by their pod-template hash (a Deployment's are left out)."""
         items = (await self.api.list(resource_path("apps/v1", "replicasets", namespace=self.ns)))["items"]
-        return {rs["metadata"]["labels"][HASH]: rs for rs in items}
+        return {
+            rs["metadata"]["labels"][HASH]: rs for rs in items if HASH in (rs["metadata"].get("labels") or {})
+        }
 
     async def replicas(self) -> dict[str, tuple[int, int]]:
         """``hash -> (spec.replicas, status.availableReplicas)``."""

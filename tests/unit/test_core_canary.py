@@ -56,6 +56,8 @@ class World:
     now: datetime = T0
     min_available_seen: int | None = None
     established: bool = False
+    #: the object ``spec.workloadRef`` names (a Deployment), when there is one
+    workload: dict[str, Any] | None = None
 
     def snapshot(self) -> Snapshot:
         canary = self.rollout["spec"]["strategy"]["canary"]
@@ -65,12 +67,17 @@ class World:
             canary_service=copy.deepcopy(self.services.get(canary.get("canaryService", ""))),
             stable_service=copy.deepcopy(self.services.get(canary.get("stableService", ""))),
             now=self.now,
+            workload=copy.deepcopy(self.workload),
         )
 
     def plan(self) -> Plan:
         return plan_canary(self.snapshot())
 
     def apply(self, plan: Plan) -> None:
+        if plan.rollout_annotations:
+            self.rollout = apply_merge_patch(
+                self.rollout, {"metadata": {"annotations": plan.rollout_annotations}}
+            )
         for name in plan.delete_replica_sets:
             del self.rss[name]
         for rs in plan.create_replica_sets:
@@ -79,6 +86,11 @@ class World:
             created["metadata"]["generation"] = 1
             created["status"] = {"replicas": 0, "observedGeneration": 1}
             self.rss[name_of(created)] = created
+        for name, patch in plan.update_replica_sets:
+            self.rss[name] = apply_merge_patch(self.rss[name], patch)
+        if plan.workload_scale is not None:
+            assert self.workload is not None
+            self.workload["spec"]["replicas"] = plan.workload_scale
         for name, count in plan.scale:
             rs = self.rss[name]
             rs["spec"]["replicas"] = count

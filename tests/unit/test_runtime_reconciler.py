@@ -253,3 +253,54 @@ def test_index_and_mapping_functions() -> None:
     rollout = make_rollout()
     rollout["spec"]["strategy"]["canary"]["canaryService"] = "web-canary"
     assert set(service_index(rollout)) == {"ns/web", "ns/web-canary"}
+
+
+class CollidingApi(FakeApi):
+    """``create`` of a ReplicaSet answers 409 AlreadyExists; ``get`` returns ``existing``."""
+
+    def __init__(self, rollout: Obj, existing: Obj) -> None:
+        super().__init__(rollout)
+        self.existing = existing
+
+    async def create(self, path: str, body: Mapping[str, Any], *, field_manager: str | None = None) -> Obj:
+        if path.endswith("/replicasets"):
+            self._record("create", path, body)
+            raise Conflict(
+                409, "AlreadyExists", f'replicasets.apps "{body["metadata"]["name"]}" already exists'
+            )
+        return await super().create(path, body, field_manager=field_manager)
+
+    async def get(self, path: str) -> Obj:
+        self._record("get", path, None)
+        return self.existing
+
+
+def test_a_replica_set_name_taken_by_another_owner_bumps_the_collision_count() -> None:
+    rollout = make_rollout()
+    foreign = {
+        "metadata": {
+            "name": "web-x",
+            "ownerReferences": [{"kind": "Deployment", "uid": "d-1", "controller": True}],
+        }
+    }
+    api = CollidingApi(rollout, foreign)
+    with pytest.raises(Conflict):
+        run(reconciler(api, rollout).sync("ns/web"))
+    status_patches = [body for verb, _, body in api.calls if verb == "patch_status"]
+    assert status_patches == [{"status": {"collisionCount": 1}}]
+
+
+def test_a_replica_set_name_taken_by_our_own_replica_set_is_adopted_as_created() -> None:
+    rollout = make_rollout()
+    ours = {
+        "metadata": {
+            "name": "web-x",
+            "ownerReferences": [
+                {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "uid": "uid-1", "controller": True}
+            ],
+        }
+    }
+    api = CollidingApi(rollout, ours)
+    run(reconciler(api, rollout).sync("ns/web"))
+    status_patches = [body for verb, _, body in api.calls if verb == "patch_status"]
+    assert len(status_patches) == 1 and "collisionCount" not in status_patches[0]["status"]
