@@ -48,7 +48,54 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="serve /metrics and /healthz here (0: off; default 8090)",
     )
     parser.add_argument("--metrics-address", default="0.0.0.0", help="address for /metrics (default 0.0.0.0)")
+    for flag, default, what in (
+        ("--leader-election-lease-duration", "15s", "how long a Lease is held without renewal"),
+        (
+            "--leader-election-renew-deadline",
+            "10s",
+            "how long the leader retries renewing before it gives up",
+        ),
+        ("--leader-election-retry-period", "2s", "how often candidates try to take the Lease"),
+    ):
+        parser.add_argument(
+            flag, type=duration, default=duration(default), help=f"{what} (default {default})"
+        )
+    parser.add_argument(
+        "--rollout-resync",
+        type=duration,
+        default=duration("15m"),
+        help="re-check every Rollout this often, e.g. 900s or 15m (0: never; default 15m)",
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def duration(text: str) -> float:
+    """Seconds of a duration flag: ``15s``, ``1m30s``, ``500ms``, ``2h`` or plain seconds (``15``)."""
+    value = text.strip()
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    total, number = 0.0, ""
+    i = 0
+    while i < len(value):
+        ch = value[i]
+        if ch.isdigit() or ch == ".":
+            number += ch
+            i += 1
+            continue
+        unit = "ms" if value.startswith("ms", i) else ch
+        if unit not in _UNITS or not number:
+            raise argparse.ArgumentTypeError(f"invalid duration {text!r} (use e.g. 15s, 1m30s, 500ms)")
+        total += float(number) * _UNITS[unit]
+        number = ""
+        i += len(unit)
+    if number:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: {number!r} has no unit (s, m, h, ms)")
+    return total
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
@@ -63,7 +110,21 @@ def options_from(args: argparse.Namespace) -> ControllerOptions:
     """The :class:`ControllerOptions` of parsed ``run`` flags."""
     if args.workers < 1:
         raise SystemExit("--workers must be at least 1")
+    lease, renew, retry = (
+        args.leader_election_lease_duration,
+        args.leader_election_renew_deadline,
+        args.leader_election_retry_period,
+    )
+    if not 0 < retry < renew < lease:
+        raise SystemExit(
+            "leader election needs 0 < --leader-election-retry-period < --leader-election-renew-deadline"
+            f" < --leader-election-lease-duration (got {retry:g}s, {renew:g}s, {lease:g}s)"
+        )
     return ControllerOptions(
+        lease_duration=lease,
+        renew_deadline=renew,
+        retry_period=retry,
+        resync_period=args.rollout_resync or None,
         namespace=args.namespace or None,
         workers=args.workers,
         leader_elect=args.leader_elect,

@@ -20,6 +20,7 @@ import dataclasses
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -46,6 +47,10 @@ SERVICE_INDEX = "services"
 WORKLOAD_INDEX = "workload"
 #: how soon to look again at a key whose cached copy is older than our last write
 STALE_REQUEUE = 0.2
+#: an Event repeated within this many seconds of the first is counted on that Event (client-go: 10 min)
+EVENT_AGGREGATION_WINDOW = 600.0
+#: how many distinct Events are remembered for aggregation (least recently seen dropped first)
+EVENT_CACHE_SIZE = 4096
 #: reason of the Warning event recorded when the planner cannot handle a Rollout
 UNSUPPORTED_REASON = "UnsupportedSpec"
 
@@ -245,6 +250,8 @@ class Reconciler:
         self.clock = clock
         #: the last Warning recorded per Rollout key by ``_record_events(once=True)``
         self._last_warning: dict[str, tuple[str, str]] = {}
+        #: Events written, for aggregation: (rollout uid, type, reason, message) -> (name, count, first)
+        self._events_seen: OrderedDict[tuple[str, str, str, str], tuple[str, int, datetime]] = OrderedDict()
 
     def snapshot(self, rollout: Obj, now: datetime) -> Snapshot:
         """The :class:`Snapshot` of ``rollout``: its owned ReplicaSets and named Services."""
@@ -444,6 +451,33 @@ class Reconciler:
         log_action("hash-collision", rollout=key, replicaset=meta.get("name", ""), collisionCount=count)
         raise error
 
+    async def _write_event(self, rollout: Obj, type_: str, reason: str, message: str, now: datetime) -> None:
+        """Create the Event, or, for the same one within :data:`EVENT_AGGREGATION_WINDOW`, bump
+        the ``count`` and ``lastTimestamp`` of the Event already written (client-go's
+        EventCorrelator does the same, so ``kubectl describe`` shows ``(x3 over 2m)``)."""
+        meta = rollout.get("metadata") or {}
+        namespace = str(meta.get("namespace") or "default")
+        identity = (str(meta.get("uid") or key_of(rollout)), type_, reason, message)
+        seen = self._events_seen.get(identity)
+        stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if seen is not None and (now - seen[2]).total_seconds() < EVENT_AGGREGATION_WINDOW:
+            name, count, first = seen
+            path = resource_path("v1", "events", namespace=namespace, name=name)
+            try:
+                await self.api.patch(path, {"count": count + 1, "lastTimestamp": stamp})
+            except NotFound:
+                pass  # expired or deleted: write a new one
+            else:
+                self._events_seen[identity] = (name, count + 1, first)
+                self._events_seen.move_to_end(identity)
+                return
+        body = event_body(rollout, type_, reason, message, now)
+        await self.api.create(resource_path("v1", "events", namespace=namespace), body)
+        self._events_seen[identity] = (body["metadata"]["name"], 1, now)
+        self._events_seen.move_to_end(identity)
+        while len(self._events_seen) > EVENT_CACHE_SIZE:
+            self._events_seen.popitem(last=False)
+
     async def _record_events(
         self, rollout: Obj, events: Iterable[tuple[str, str, str]], now: datetime, *, once: bool = False
     ) -> None:
@@ -458,10 +492,8 @@ class Reconciler:
                 if self._last_warning.get(key) == (reason, message):
                     continue
                 self._last_warning[key] = (reason, message)
-            body = event_body(rollout, type_, reason, message, now)
-            path = resource_path("v1", "events", namespace=body["metadata"]["namespace"])
             try:
-                await self.api.create(path, body)
+                await self._write_event(rollout, type_, reason, message, now)
             except Exception as e:  # an event is best effort, as client-go's recorder
                 log.warning("rollout %s: could not record event %s: %s", key, reason, e)
                 continue

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -124,9 +124,14 @@ async def _restart(cluster: Cluster, ns: str) -> None:
             items = (await world.api.list(pods_path, label_selector="app=frontend"))["items"]
             return [p for p in items if not p["metadata"].get("deletionTimestamp")]
 
-        before = {p["metadata"]["name"] for p in await pods()}
+        current = await pods()
+        before = {p["metadata"]["name"] for p in current}
         assert len(before) == 2
-        restart_at = datetime.now(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+        # a pod created in the same second as restartAt counts as restarted (Argo compares
+        # creationTimestamp, one-second resolution): restart one second after the newest pod,
+        # which is also `restart --in`, a time still to come
+        newest = max(datetime.fromisoformat(p["metadata"]["creationTimestamp"]) for p in current)
+        restart_at = (newest + timedelta(seconds=1)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         await world.api.patch(rollouts_path(ns, "frontend"), {"spec": {"restartAt": restart_at}})
         least_ready = 2
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import urllib.request
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 from controller.__main__ import _main as module_main
 from controller.cli.main import main as rollouts_main
 from controller.kube import ApiClient, KubeConfig, WatchEvent
-from controller.runtime.cli import build_parser, options_from
+from controller.runtime.cli import build_parser, duration, options_from
 from controller.runtime.controller import Controller, ControllerOptions, lease_namespace
 from controller.runtime.metrics import Metrics, MetricsServer
 
@@ -128,6 +129,33 @@ def test_run_flags() -> None:
     assert defaults.leader_elect is True
     assert defaults.metrics_port == 8090
     assert options_from(defaults).namespace is None
+    assert (options_from(defaults).lease_duration, options_from(defaults).resync_period) == (15.0, 900.0)
+
+
+def test_lease_timing_and_resync_flags() -> None:
+    args = build_parser("p").parse_args(
+        [
+            "run",
+            "--leader-election-lease-duration",
+            "1m",
+            "--leader-election-renew-deadline",
+            "30s",
+            "--leader-election-retry-period",
+            "500ms",
+            "--rollout-resync",
+            "0",
+        ]
+    )
+    options = options_from(args)
+    assert (options.lease_duration, options.renew_deadline, options.retry_period) == (60.0, 30.0, 0.5)
+    assert options.resync_period is None
+    assert duration("1m30s") == 90.0
+    for bad in ("10x", "5m3", "s"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            duration(bad)
+    inverted = build_parser("p").parse_args(["run", "--leader-election-renew-deadline", "20s"])
+    with pytest.raises(SystemExit, match="renew-deadline"):
+        options_from(inverted)
 
 
 def test_lease_namespace_defaults() -> None:

@@ -304,3 +304,18 @@ def test_a_replica_set_name_taken_by_our_own_replica_set_is_adopted_as_created()
     run(reconciler(api, rollout).sync("ns/web"))
     status_patches = [body for verb, _, body in api.calls if verb == "patch_status"]
     assert len(status_patches) == 1 and "collisionCount" not in status_patches[0]["status"]
+
+
+def test_a_repeated_event_is_counted_on_the_first_one() -> None:
+    rollout = make_rollout()
+    api = FakeApi(rollout)
+    r = reconciler(api, rollout)
+    events = [("Normal", "RolloutPaused", "Rollout is paused (CanaryPauseStep)")]
+    run(r._record_events(rollout, events, NOW))
+    run(r._record_events(rollout, events, NOW))
+    run(r._record_events(rollout, [("Normal", "RolloutResumed", "Rollout is resumed")], NOW))
+    writes = [(verb, path, body) for verb, path, body in api.calls if "/events" in path]
+    assert [verb for verb, _, _ in writes] == ["create", "patch", "create"]
+    first_name = writes[0][2]["metadata"]["name"]
+    assert writes[1][1].endswith(f"/events/{first_name}")
+    assert writes[1][2]["count"] == 2
