@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from localcluster import prometheus
 from localcluster.pki import Pki
 from localcluster.server import (
     AlreadyRunningError,
@@ -104,7 +105,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         return cmd_serve(args)
     if not args.state_dir.exists():
         args.state_dir.mkdir(parents=True, mode=0o700)
-    command = [sys.executable, "-m", "localcluster", "serve", "--state-dir", str(args.state_dir)]
+    # Absolute, so `down` and `status` recognise the server from any working directory.
+    command = [sys.executable, "-m", "localcluster", "serve", "--state-dir", str(args.state_dir.resolve())]
     if args.port is not None:
         command += ["--port", str(args.port)]
     with open(paths.log, "ab") as log_file:
@@ -157,6 +159,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_down(args: argparse.Namespace) -> int:
     paths = StatePaths(args.state_dir)
+    prom_stopped = prometheus.stop(prometheus.PrometheusPaths.in_state_dir(paths.root), timeout=args.timeout)
+    if prom_stopped is not None:
+        print(f"prometheus stopped too (pid {prom_stopped[0]})")
     info = running(paths)
     if info is None:
         print("localcluster is not running")
@@ -217,6 +222,97 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prometheus_up(args: argparse.Namespace) -> int:
+    paths = StatePaths(args.state_dir)
+    try:
+        interval = prometheus.parse_duration(args.scrape_interval)
+        binary = prometheus.ensure_binary(args.binary, allow_install=prometheus.install_allowed(args.install))
+    except prometheus.PrometheusError as e:
+        raise CliError(str(e)) from e
+    info = running(paths)
+    if info is None:
+        raise CliError(
+            f"localcluster is not running (state {paths.root}): start it with `rollouts cluster up` first"
+        )
+    prom_paths = prometheus.PrometheusPaths.in_state_dir(paths.root)
+    cfg = prometheus.config(
+        cluster_url=str(info["url"]),
+        token_file=paths.token.resolve(),
+        ca_file=Pki.in_dir(paths.root).ca_cert.resolve(),
+        scrape_interval_s=interval,
+        namespace=args.namespace,
+    )
+    settings = {
+        "scrapeInterval": prometheus.format_duration(interval),
+        "namespace": args.namespace,
+        "clusterUrl": info["url"],
+    }
+    try:
+        started = prometheus.start(
+            prom_paths,
+            binary=binary,
+            config_yaml=prometheus.config_text(cfg),
+            port=args.port,
+            timeout=args.timeout,
+            settings=settings,
+        )
+    except prometheus.PrometheusError as e:
+        raise CliError(str(e)) from e
+    url, pid = started["url"], started["pid"]
+    if started["alreadyRunning"]:
+        note = ", config reloaded" if started.get("configReloaded") else ""
+        print(f"prometheus is already running at {url} (pid {pid}{note})")
+        if args.port and args.port != started["port"]:
+            print(f"note: --port {args.port} ignored; run `prometheus down` first to move it")
+    else:
+        print(f"prometheus is running at {url} (pid {pid}), scraping every {settings['scrapeInterval']}")
+    print(f"config: {prom_paths.config}")
+    print(f"  export PROMETHEUS_URL={url}")
+    return 0
+
+
+def cmd_prometheus_down(args: argparse.Namespace) -> int:
+    prom_paths = prometheus.PrometheusPaths.in_state_dir(StatePaths(args.state_dir).root)
+    stopped = prometheus.stop(prom_paths, timeout=args.timeout)
+    if stopped is None:
+        print("prometheus is not running")
+    elif stopped[1]:
+        print(f"prometheus stopped (pid {stopped[0]}); its data stays in {prom_paths.data}")
+    else:
+        print(f"prometheus did not stop within {args.timeout:g}s and was killed (pid {stopped[0]})")
+    return 0
+
+
+def cmd_prometheus_status(args: argparse.Namespace) -> int:
+    prom_paths = prometheus.PrometheusPaths.in_state_dir(StatePaths(args.state_dir).root)
+    info = prometheus.running(prom_paths)
+    status: dict[str, Any] = {"running": info is not None, "dir": str(prom_paths.root)}
+    if info is not None:
+        url = str(info["url"])
+        status.update(
+            url=url,
+            pid=info["pid"],
+            started=info.get("started"),
+            ready=prometheus.ready(url),
+            scrapeInterval=info.get("scrapeInterval"),
+            namespace=info.get("namespace"),
+            config=info.get("config"),
+            targets=prometheus.targets_summary(url),
+        )
+    if args.output == "json":
+        print(json.dumps(status, indent=2))
+    elif info is None:
+        print(f"prometheus is not running ({prom_paths.root})")
+    else:
+        print(f"prometheus is running at {status['url']} (pid {status['pid']}, since {status['started']})")
+        print(f"ready: {'yes' if status['ready'] else 'no'}; scraping every {status['scrapeInterval']}")
+        targets = status["targets"] or {}
+        shown = ", ".join(f"{n} {health}" for health, n in sorted(targets.items())) or "none yet"
+        print(f"targets: {shown}")
+        print(f"config: {status['config']}")
+    return 0 if info is not None else 3
+
+
 def parser(prog: str = "localcluster") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=prog, description="An embedded Kubernetes-compatible cluster on 127.0.0.1."
@@ -246,11 +342,51 @@ def parser(prog: str = "localcluster") -> argparse.ArgumentParser:
     kc = sub.add_parser("kubeconfig", parents=[common], help="print the kubeconfig (or its path)")
     kc.add_argument("--path", action="store_true", help="print the file's path instead of its content")
     kc.set_defaults(func=cmd_kubeconfig)
+    _prometheus_parser(sub, common)
     srv = sub.add_parser("serve", parents=[common], help="run the server in the foreground")
     srv.add_argument("--port", type=int, default=None)
     srv.add_argument("-v", "--verbose", action="store_true")
     srv.set_defaults(func=cmd_serve)
     return p
+
+
+def _prometheus_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    prom = sub.add_parser(
+        "prometheus", help="a real Prometheus server scraping the cluster's pods (up, down, status)"
+    )
+    psub = prom.add_subparsers(dest="prometheus_command", required=True)
+    up = psub.add_parser(
+        "up", parents=[common], help="start Prometheus (in the background); it needs a running cluster"
+    )
+    up.add_argument(
+        "--port", type=int, default=None, help="port on 127.0.0.1 (default: the last one, or any free)"
+    )
+    up.add_argument(
+        "--scrape-interval",
+        default=prometheus.format_duration(prometheus.DEFAULT_SCRAPE_INTERVAL_S),
+        help="how often to scrape each pod, e.g. 2s, 500ms, 1m (default: %(default)s)",
+    )
+    up.add_argument("--namespace", default=None, help="scrape only this namespace's pods (default: all)")
+    up.add_argument(
+        "--install",
+        action="store_true",
+        help="install the Debian package with apt-get when the binary is missing (as root; CI=true does too)",
+    )
+    up.add_argument(
+        "--binary",
+        default=prometheus.DEFAULT_BINARY,
+        help="the prometheus binary (default: %(default)s on PATH)",
+    )
+    up.add_argument("--timeout", type=float, default=30.0, help="seconds to wait until it is ready")
+    up.set_defaults(func=cmd_prometheus_up)
+    down = psub.add_parser("down", parents=[common], help="stop Prometheus by its PID; its data is kept")
+    down.add_argument("--timeout", type=float, default=10.0, help="seconds to wait before killing it")
+    down.set_defaults(func=cmd_prometheus_down)
+    status = psub.add_parser(
+        "status", parents=[common], help="whether Prometheus runs, where, and its targets"
+    )
+    status.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    status.set_defaults(func=cmd_prometheus_status)
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from localcluster.apiserver import discovery, errors
+from localcluster.apiserver import discovery, errors, prometheus_sd
 from localcluster.apiserver.errors import ApiError
 from localcluster.apiserver.handlers import ObjectHandlers, json_response
 from localcluster.apiserver.objects import Objects
@@ -76,6 +76,8 @@ def make_app(objects: Objects, *, token: str, server_address: str) -> web.Applic
             return json_response(discovery.version_info())
         if head == "openapi":
             return _openapi(parts[1:])
+        if request.path == prometheus_sd.PATH:
+            return json_response(prometheus_sd.http_sd(objects, request.query))
         if head == "api":
             if len(parts) == 1:
                 return json_response(discovery.api_versions(server_address))
