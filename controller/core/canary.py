@@ -24,11 +24,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from controller.api import Pause, Rollout, SetWeight, validate_rollout
+from controller.api import Analysis, Pause, Rollout, SetWeight, validate_rollout
 from controller.api.problems import SpecError
+from controller.core import canary_analysis, restart, workload
 from controller.core import conditions as c
 from controller.core import replicas as rmath
-from controller.core import restart, workload
 from controller.core.canary_invalid import plan_invalid_spec
 from controller.core.canary_status import (
     PauseContext,
@@ -40,7 +40,7 @@ from controller.core.canary_status import (
 )
 from controller.core.hashing import POD_TEMPLATE_HASH_LABEL, pod_template_hash, step_hash
 from controller.core.phase import calculate_phase
-from controller.core.plan import NORMAL, Event, Plan, status_merge_patch
+from controller.core.plan import NORMAL, WARNING, Event, Plan, status_merge_patch
 from controller.core.podtemplate import templates_equal
 from controller.core.snapshot import (
     REVISION_ANNOTATION,
@@ -59,6 +59,8 @@ MANAGED_BY_ANNOTATION = "argo-rollouts.argoproj.io/managed-by-rollouts"
 SKIP_STEPS_REASON = "SkipSteps"
 ROLLBACK_TO_STABLE_MESSAGE = "Rollback to stable"
 ROLLBACK_WITHIN_WINDOW_MESSAGE = "Rollback within the rollback window"
+#: Warning event reason when an AnalysisRun cannot be built from its templates
+ANALYSIS_ERROR_REASON = "AnalysisRunError"
 
 
 def plan_canary(snapshot: Snapshot) -> Plan:
@@ -82,6 +84,12 @@ def plan_canary(snapshot: Snapshot) -> Plan:
         if plan is not None:
             return plan
         snapshot = dataclasses.replace(snapshot, rollout=resolved)
+    if canary_analysis.uses_analysis(snapshot.rollout):
+        missing = canary_analysis.missing_templates(
+            snapshot.rollout, snapshot.analysis_templates, snapshot.cluster_analysis_templates
+        )
+        if missing:
+            return plan_invalid_spec(snapshot, missing)
     return _Reconcile(snapshot).run()
 
 
@@ -120,6 +128,9 @@ class _Reconcile:
         self.events: list[Event] = []
         self.requeue: float | None = None
         self.updates: list[tuple[str, dict[str, Any]]] = []
+        self.analysis = canary_analysis.AnalysisOutcome()
+        #: the message a Failed/Error AnalysisRun adds to the RolloutAborted condition
+        self.abort_message = ""
         self.pod_deletions: list[str] = []
         #: every pod is younger than spec.restartAt: record it in status.restartedAt
         self.restarted = False
@@ -198,10 +209,46 @@ class _Reconcile:
                     c.FOUND_NEW_RS_REASON, c.FOUND_NEW_RS_MESSAGE.format(name=self.new_name)
                 )
             self.cleanup_history()
+        self.reconcile_analysis()
         self.reconcile_services()
         if not self.view.spec.paused and not self.reconcile_replica_sets():
             self.reconcile_pause()
         return self.sync_status(changed=False)
+
+    def reconcile_analysis(self) -> None:
+        """Argo's ``reconcileAnalysisRuns`` (see :mod:`controller.core.canary_analysis`)."""
+        step_count = len(self.raw_steps)
+        index = int(self.old_status.get("currentStepIndex") or 0) if step_count else None
+        raw_step = self.raw_steps[index] if index is not None and index < step_count else None
+        stable = str(self.old_status.get("stableRS") or "")
+        new_hash = pod_hash_of(self.new_rs)
+        outcome = canary_analysis.reconcile_analysis(
+            canary_analysis.AnalysisInput(
+                rollout=self.rollout,
+                runs=self.snap.analysis_runs,
+                templates=self.snap.analysis_templates,
+                cluster_templates=self.snap.cluster_analysis_templates,
+                new_hash=new_hash,
+                stable_hash=stable,
+                replica_set_hashes=frozenset(pod_hash_of(rs) for rs in self.rss.values()),
+                revision=self.revision(),
+                step=raw_step,
+                step_index=index if raw_step is not None else None,
+                aborted=self.pause.aborted(),
+                skip=bool(self.old_status.get("promoteFull")) or not stable or self.rollback_within_window(),
+                fully_promoted=bool(stable) and stable == new_hash,
+            )
+        )
+        self.analysis = outcome
+        self.events.extend(outcome.events)
+        if outcome.pause_inconclusive:
+            self.pause.add_reasons.append(c.PAUSE_INCONCLUSIVE_ANALYSIS)
+        if outcome.abort_message is not None:
+            self.abort_message = outcome.abort_message
+            if not self.pause.aborted():
+                self.pause.add_abort = True
+        if outcome.error is not None:
+            self.events.append((WARNING, ANALYSIS_ERROR_REASON, outcome.error))
 
     def _set_status_condition(self, reason: str, message: str) -> None:
         new = {"type": c.PROGRESSING, "status": c.TRUE, "reason": reason, "message": message}
@@ -412,6 +459,8 @@ class _Reconcile:
             return start is not None and _aware(self.now) > start + timedelta(seconds=int(step.duration))
         if isinstance(step, SetWeight):
             return rmath.at_desired_canary_counts(self.rollout, self.new_rs, self.stable_rs, self.others())
+        if isinstance(step, Analysis):
+            return canary_analysis.run_phase(self.analysis.step_run) == "Successful"
         return False
 
     # --- status ----------------------------------------------------------------------------
@@ -447,6 +496,12 @@ class _Reconcile:
     def sync_status(self, *, changed: bool) -> Plan:
         """Argo's ``syncRolloutStatusCanary`` then ``persistRolloutStatus``."""
         status = self.base_status()
+        if not changed:  # a reset forgets the runs (Argo's resetRolloutStatus)
+            runs = {
+                canary_analysis.STEP_STATUS_KEY: self.analysis.step_status(),
+                canary_analysis.BACKGROUND_STATUS_KEY: self.analysis.background_status(),
+            }
+            status["canary"] = {k: v for k, v in runs.items() if v is not None}
         step_count = len(self.raw_steps)
         _, index = self._current_step()
         if changed:
@@ -544,6 +599,7 @@ class _Reconcile:
         conds, events, add_abort = rollout_conditions(
             self.rollout,
             status,
+            abort_message=self.abort_message,
             aborted=self.pause.aborted(),
             new_rs_name=self.new_name,
             all_available=status["availableReplicas"],
@@ -552,7 +608,7 @@ class _Reconcile:
         )
         status["conditions"] = conds
         self.events.extend(events)
-        self.pause.add_abort = add_abort
+        self.pause.add_abort = self.pause.add_abort or add_abort
         self.pause.apply(status, self.now)
         phase, message = calculate_phase({"spec": self.spec, "status": status})
         status["phase"], status["message"] = str(phase), message
@@ -579,8 +635,20 @@ class _Reconcile:
                 phase=status["phase"],
                 ready_replicas=int(status.get("readyReplicas") or 0),
             ),
-            rollout_annotations=workload.annotation_patch(self.snap.rollout, self.snap.workload),
+            rollout_annotations=self.rollout_annotations(),
+            create_analysis_runs=tuple(self.analysis.create),
+            terminate_analysis_runs=tuple(self.analysis.terminate),
+            delete_analysis_runs=tuple(self.analysis.delete),
         )
+
+    def rollout_annotations(self) -> dict[str, str | None] | None:
+        """The workload-generation annotation, and ``rollout.argoproj.io/revision`` (the
+        revision of the update in progress), as Argo keeps them on the Rollout."""
+        patch = dict(workload.annotation_patch(self.snap.rollout, self.snap.workload) or {})
+        annotations = (self.snap.rollout.get("metadata") or {}).get("annotations") or {}
+        if self.new_rs is not None and annotations.get(REVISION_ANNOTATION) != str(self.revision()):
+            patch[REVISION_ANNOTATION] = str(self.revision())
+        return patch or None
 
     def _state_change_events(self, status: Mapping[str, Any]) -> None:
         """Argo's ``sendStateChangeEvents``: RolloutPaused / RolloutResumed."""

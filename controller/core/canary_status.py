@@ -122,6 +122,7 @@ def rollout_conditions(
     all_available: int,
     revision: int,
     now: datetime,
+    abort_message: str = "",
 ) -> tuple[list[dict[str, Any]], list[Event], bool]:
     """Argo's ``calculateRolloutConditions`` for a canary: Healthy, Progressing, Available,
     Completed, with the RolloutAborted and RolloutNotCompleted events.
@@ -144,6 +145,8 @@ def rollout_conditions(
         became_unhealthy = conds != before
     if aborted:
         message = c.ROLLOUT_ABORTED_MESSAGE.format(revision=revision)
+        if abort_message:
+            message = f"{message}: {abort_message}"
         before = conds
         conds = _set(conds, c.PROGRESSING, c.FALSE, c.ROLLOUT_ABORTED_REASON, message, now)
         if conds != before:

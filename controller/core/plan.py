@@ -34,7 +34,8 @@ class Plan:
     set ``spec.replicas`` per ``scale``; set each Service's ``rollouts-pod-template-hash``
     selector per ``service_selectors``; delete (evict) ``delete_pods``; set the referenced
     workload's ``spec.replicas`` to ``workload_scale``; merge-patch ``/status`` with
-    ``status_patch``; record ``events`` (type, reason, message) on the Rollout; requeue after
+    ``status_patch``; create ``create_analysis_runs``, set ``spec.terminate`` on
+    ``terminate_analysis_runs``, delete ``delete_analysis_runs``; record ``events`` (type, reason, message) on the Rollout; requeue after
     ``requeue_after`` seconds.
     """
 
@@ -49,6 +50,9 @@ class Plan:
     delete_pods: tuple[str, ...] = ()
     workload_scale: int | None = None
     rollout_annotations: dict[str, str | None] | None = None
+    create_analysis_runs: tuple[dict[str, Any], ...] = ()
+    terminate_analysis_runs: tuple[str, ...] = ()
+    delete_analysis_runs: tuple[str, ...] = ()
 
     @property
     def changes_nothing(self) -> bool:
@@ -63,6 +67,9 @@ class Plan:
             or self.delete_pods
             or self.workload_scale is not None
             or self.rollout_annotations
+            or self.create_analysis_runs
+            or self.terminate_analysis_runs
+            or self.delete_analysis_runs
         )
 
 
@@ -89,8 +96,8 @@ def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any
         before = old.get(key)
         if key in old and before == value:
             continue
-        if isinstance(value, Mapping) and isinstance(before, Mapping) and value:
-            patch[key] = merge_patch(before, value)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            patch[key] = merge_patch(before, value)  # {} -> {} was skipped above: never empty here
         else:
             patch[key] = value
     return patch

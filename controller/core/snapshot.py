@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
@@ -32,6 +32,9 @@ class Snapshot:
     (``None`` when there is no reference or the object was not found). ``pods`` are the pods
     of the Rollout's ReplicaSets, listed only while a restart is due
     (:func:`controller.core.restart.needs_restart`); ``None`` when not listed.
+    ``analysis_runs`` are the AnalysisRuns the Rollout controls; ``analysis_templates`` the
+    AnalysisTemplates of its namespace and ``cluster_analysis_templates`` the
+    ClusterAnalysisTemplates, by name.
     """
 
     rollout: RawObject
@@ -41,6 +44,9 @@ class Snapshot:
     now: datetime = datetime(1970, 1, 1)
     workload: RawObject | None = None
     pods: tuple[RawObject, ...] | None = None
+    analysis_runs: tuple[RawObject, ...] = ()
+    analysis_templates: Mapping[str, RawObject] = field(default_factory=dict)
+    cluster_analysis_templates: Mapping[str, RawObject] = field(default_factory=dict)
 
 
 def name_of(obj: RawObject | None) -> str:

@@ -2,13 +2,15 @@
 
 :class:`Controller` wires :mod:`controller.kube` to the :class:`~controller.runtime.reconciler.Reconciler`:
 
-- four informers (Rollouts ``argoproj.io/v1alpha1``, ReplicaSets and Deployments ``apps/v1``,
-  Services ``v1``), all namespaces or one;
+- informers for Rollouts, AnalysisRuns, AnalysisTemplates (``argoproj.io/v1alpha1``),
+  ReplicaSets and Deployments (``apps/v1``) and Services (``v1``), all namespaces or one, and
+  ClusterAnalysisTemplates;
 - handlers that enqueue the ``namespace/name`` of the affected Rollout: a Rollout's own events;
   a ReplicaSet's through its controller ownerReference; a Service's through the Rollout cache's
   ``services`` index (the Rollouts naming it as canaryService or stableService); a Deployment's
   (or an unowned ReplicaSet's) through the ``workload`` index (the Rollouts whose
-  ``workloadRef`` names it);
+  ``workloadRef`` names it); an AnalysisRun's through its controller ownerReference; an
+  (Cluster)AnalysisTemplate's through the ``analysis-templates`` index;
 - a :class:`~controller.kube.WorkQueue` and a pool of workers calling ``Reconciler.sync``
   (a raised error, 409 Conflict included, requeues the key with rate-limited back-off);
 - with leader election (the default), workers run only while this process holds the Lease
@@ -45,6 +47,7 @@ from controller.runtime.reconciler import (
     OWNER_INDEX,
     ROLLOUT_API_VERSION,
     SERVICE_INDEX,
+    TEMPLATE_INDEX,
     WORKLOAD_INDEX,
     Reconciler,
     key_of,
@@ -52,6 +55,7 @@ from controller.runtime.reconciler import (
     owner_uid_index,
     rollout_key_of_replica_set,
     service_index,
+    template_index,
     workload_index,
     workload_key,
 )
@@ -110,6 +114,11 @@ class Controller:
         self.replica_sets = Informer(api, "apps/v1", "replicasets", namespace=ns)
         self.services = Informer(api, "v1", "services", namespace=ns)
         self.deployments = Informer(api, "apps/v1", "deployments", namespace=ns)
+        self.analysis_runs = Informer(api, ROLLOUT_API_VERSION, "analysisruns", namespace=ns)
+        self.analysis_templates = Informer(api, ROLLOUT_API_VERSION, "analysistemplates", namespace=ns)
+        self.cluster_analysis_templates = Informer(api, ROLLOUT_API_VERSION, "clusteranalysistemplates")
+        self.analysis_runs.add_index(OWNER_INDEX, owner_uid_index)
+        self.rollouts.add_index(TEMPLATE_INDEX, template_index)
         self.rollouts.add_index(SERVICE_INDEX, service_index)
         self.rollouts.add_index(WORKLOAD_INDEX, workload_index)
         self.replica_sets.add_index(OWNER_INDEX, owner_uid_index)
@@ -120,6 +129,9 @@ class Controller:
             self.replica_sets,
             self.services,
             deployments=self.deployments,
+            analysis_runs=self.analysis_runs,
+            analysis_templates=self.analysis_templates,
+            cluster_analysis_templates=self.cluster_analysis_templates,
             observer=self.metrics,
             instance_id=options.instance_id,
         )
@@ -144,6 +156,17 @@ class Controller:
             on_update=lambda old, new: self._enqueue_referrers(new),
             on_delete=self._enqueue_referrers,
         )
+        self.analysis_runs.add_handler(
+            on_add=self._enqueue_owner,
+            on_update=lambda old, new: self._enqueue_owner(new),
+            on_delete=self._enqueue_owner,
+        )
+        for informer in (self.analysis_templates, self.cluster_analysis_templates):
+            informer.add_handler(
+                on_add=self._enqueue_template_referrers,
+                on_update=lambda old, new: self._enqueue_template_referrers(new),
+                on_delete=self._enqueue_template_referrers,
+            )
         self.deployments.add_handler(
             on_add=lambda d: self._enqueue_workload_referrers(d, "Deployment"),
             on_update=lambda old, new: self._enqueue_workload_referrers(new, "Deployment"),
@@ -159,6 +182,12 @@ class Controller:
             self.queue.add(key)
         else:
             self._enqueue_workload_referrers(rs, "ReplicaSet")
+
+    def _enqueue_template_referrers(self, template: dict[str, Any]) -> None:
+        meta = template.get("metadata") or {}
+        value = f"{meta.get('namespace') or ''}/{meta.get('name', '')}"
+        for rollout in self.rollouts.by_index(TEMPLATE_INDEX, value):
+            self._enqueue(rollout)
 
     def _enqueue_workload_referrers(self, obj: dict[str, Any], kind: str) -> None:
         meta = obj.get("metadata") or {}
@@ -179,7 +208,15 @@ class Controller:
 
     @property
     def informers(self) -> tuple[Informer, ...]:
-        return (self.rollouts, self.replica_sets, self.services, self.deployments)
+        return (
+            self.rollouts,
+            self.replica_sets,
+            self.services,
+            self.deployments,
+            self.analysis_runs,
+            self.analysis_templates,
+            self.cluster_analysis_templates,
+        )
 
     async def run(self) -> None:
         """Fill the caches, then run the workers (while leading, with leader election)."""

@@ -45,6 +45,8 @@ OWNER_INDEX = "owner-uid"
 SERVICE_INDEX = "services"
 #: index of the Rollout cache: ``namespace/Kind/name`` of the workload ``spec.workloadRef`` names
 WORKLOAD_INDEX = "workload"
+#: index of the Rollout cache: the (Cluster)AnalysisTemplates a Rollout names (see template_index)
+TEMPLATE_INDEX = "analysis-templates"
 #: how soon to look again at a key whose cached copy is older than our last write
 STALE_REQUEUE = 0.2
 #: an Event repeated within this many seconds of the first is counted on that Event (client-go: 10 min)
@@ -135,6 +137,30 @@ def service_index(rollout: Obj) -> Iterable[str]:
     """Index function: ``namespace/service`` of each Service a Rollout names."""
     namespace = (rollout.get("metadata") or {}).get("namespace", "")
     return {f"{namespace}/{name}" for name in service_names(rollout)}
+
+
+def template_refs(rollout: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Every ``templates[]`` entry of the Rollout's analysis (steps and background)."""
+    canary = ((rollout.get("spec") or {}).get("strategy") or {}).get("canary") or {}
+    analyses = [s.get("analysis") for s in canary.get("steps") or () if isinstance(s, Mapping)]
+    analyses.append(canary.get("analysis"))
+    return [
+        ref
+        for analysis in analyses
+        if isinstance(analysis, Mapping)
+        for ref in analysis.get("templates") or ()
+        if isinstance(ref, Mapping)
+    ]
+
+
+def template_index(rollout: Obj) -> Iterable[str]:
+    """Index function of the Rollout cache: ``namespace/name`` of each AnalysisTemplate it names,
+    ``/name`` of each ClusterAnalysisTemplate."""
+    namespace = str((rollout.get("metadata") or {}).get("namespace", ""))
+    return {
+        f"{'' if ref.get('clusterScope') else namespace}/{ref.get('templateName', '')}"
+        for ref in template_refs(rollout)
+    }
 
 
 def workload_key(namespace: str, kind: str, name: str) -> str:
@@ -234,6 +260,9 @@ class Reconciler:
         services: Cache,
         *,
         deployments: Cache | None = None,
+        analysis_runs: Cache | None = None,
+        analysis_templates: Cache | None = None,
+        cluster_analysis_templates: Cache | None = None,
         versions: VersionTracker | None = None,
         observer: Observer | None = None,
         instance_id: str = "",
@@ -244,6 +273,9 @@ class Reconciler:
         self.replica_sets = replica_sets
         self.services = services
         self.deployments = deployments
+        self.analysis_runs = analysis_runs
+        self.analysis_templates = analysis_templates
+        self.cluster_analysis_templates = cluster_analysis_templates
         self.versions = versions or VersionTracker()
         self.observer = observer
         self.instance_id = instance_id
@@ -271,7 +303,66 @@ class Reconciler:
             stable_service=service("stableService"),
             now=now,
             workload=self.workload(rollout),
+            analysis_runs=tuple(
+                self.analysis_runs.by_index(OWNER_INDEX, f"{namespace}/{meta.get('uid', '')}")
+            )
+            if self.analysis_runs is not None
+            else (),
+            analysis_templates=self._templates(rollout, cluster=False),
+            cluster_analysis_templates=self._templates(rollout, cluster=True),
         )
+
+    def _templates(self, rollout: Obj, *, cluster: bool) -> dict[str, Obj]:
+        """The (Cluster)AnalysisTemplates the Rollout refers to, and those they compose, by name."""
+        cache = self.cluster_analysis_templates if cluster else self.analysis_templates
+        if cache is None:
+            return {}
+        namespace = str((rollout.get("metadata") or {}).get("namespace") or "")
+        found: dict[str, Obj] = {}
+        other: dict[str, Obj] = {}
+        pending = [
+            (bool(ref.get("clusterScope")), str(ref.get("templateName") or ""))
+            for ref in template_refs(rollout)
+        ]
+        seen: set[tuple[bool, str]] = set()
+        while pending:
+            scope, name = pending.pop()
+            if (scope, name) in seen:
+                continue
+            seen.add((scope, name))
+            source = self.cluster_analysis_templates if scope else self.analysis_templates
+            if source is None:
+                continue
+            template = source.get(name if scope else f"{namespace}/{name}")
+            if template is None:
+                continue
+            (found if scope == cluster else other)[name] = template
+            for ref in (template.get("spec") or {}).get("templates") or ():
+                pending.append((bool(ref.get("clusterScope")), str(ref.get("templateName") or "")))
+        return found
+
+    async def fetch_missing_runs(self, snapshot: Snapshot) -> Snapshot:
+        """Argo's ``getAnalysisRunsForRollout``: a run named in the status but not (yet) in the
+        cache is fetched, so that a lagging cache never makes the controller create it twice."""
+        status = (snapshot.rollout.get("status") or {}).get("canary") or {}
+        have = {(r.get("metadata") or {}).get("name") for r in snapshot.analysis_runs}
+        extra: list[Obj] = []
+        namespace = str((snapshot.rollout.get("metadata") or {}).get("namespace") or "")
+        for key in ("currentStepAnalysisRunStatus", "currentBackgroundAnalysisRunStatus"):
+            name = (status.get(key) or {}).get("name")
+            if not name or name in have:
+                continue
+            try:
+                extra.append(
+                    await self.api.get(
+                        resource_path(ROLLOUT_API_VERSION, "analysisruns", namespace=namespace, name=name)
+                    )
+                )
+            except NotFound:
+                continue
+        if not extra:
+            return snapshot
+        return dataclasses.replace(snapshot, analysis_runs=(*snapshot.analysis_runs, *extra))
 
     def workload(self, rollout: Obj) -> Obj | None:
         """The object ``spec.workloadRef`` names, from the caches (None: none, or not found)."""
@@ -323,6 +414,8 @@ class Reconciler:
         snapshot = self.snapshot(rollout, now)
         if needs_restart(rollout, now):
             snapshot = dataclasses.replace(snapshot, pods=await self.rollout_pods(snapshot))
+        if self.analysis_runs is not None:
+            snapshot = await self.fetch_missing_runs(snapshot)
         try:
             plan = plan_canary(snapshot)
         except ValueError as e:
@@ -344,11 +437,6 @@ class Reconciler:
             return resource_path("apps/v1", "replicasets", namespace=namespace, name=rs_name)
 
         rollout_path = resource_path(ROLLOUT_API_VERSION, "rollouts", namespace=namespace, name=name)
-        if plan.rollout_annotations:
-            annotations: Obj = {"metadata": {"annotations": plan.rollout_annotations}}
-            written = await self.api.patch(rollout_path, annotations, field_manager=COMPONENT)
-            self.versions.record_write(key, written)
-            log_action("patch-rollout-annotations", rollout=key, annotations=plan.rollout_annotations)
         for rs_name in plan.delete_replica_sets:
             with contextlib.suppress(NotFound):  # already gone: done
                 await self.api.delete(rs_path(rs_name))
@@ -400,6 +488,29 @@ class Reconciler:
             log_action(
                 "scale-workload", rollout=key, deployment=ref.get("name", ""), replicas=plan.workload_scale
             )
+        runs_path = resource_path(ROLLOUT_API_VERSION, "analysisruns", namespace=namespace)
+        for run in plan.create_analysis_runs:
+            try:
+                await self.api.create(runs_path, run, field_manager=COMPONENT)
+            except Conflict as e:
+                if e.reason != "AlreadyExists":
+                    raise  # else: our own earlier create, not yet in the cache
+            log_action("create-analysisrun", rollout=key, analysisrun=run["metadata"]["name"])
+        for run_name in plan.terminate_analysis_runs:
+            with contextlib.suppress(NotFound):
+                await self.api.patch(
+                    f"{runs_path}/{run_name}", {"spec": {"terminate": True}}, field_manager=COMPONENT
+                )
+            log_action("terminate-analysisrun", rollout=key, analysisrun=run_name)
+        for run_name in plan.delete_analysis_runs:
+            with contextlib.suppress(NotFound):
+                await self.api.delete(f"{runs_path}/{run_name}")
+            log_action("delete-analysisrun", rollout=key, analysisrun=run_name)
+        if plan.rollout_annotations:
+            annotations: Obj = {"metadata": {"annotations": plan.rollout_annotations}}
+            written = await self.api.patch(rollout_path, annotations, field_manager=COMPONENT)
+            self.versions.record_write(key, written)
+            log_action("patch-rollout-annotations", rollout=key, annotations=plan.rollout_annotations)
         result = rollout
         if plan.status_patch is not None:
             path = rollout_path

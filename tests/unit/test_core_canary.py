@@ -58,6 +58,9 @@ class World:
     established: bool = False
     #: the object ``spec.workloadRef`` names (a Deployment), when there is one
     workload: dict[str, Any] | None = None
+    #: AnalysisRuns by name, and the AnalysisTemplates of the namespace by name
+    runs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    templates: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def snapshot(self) -> Snapshot:
         canary = self.rollout["spec"]["strategy"]["canary"]
@@ -68,6 +71,8 @@ class World:
             stable_service=copy.deepcopy(self.services.get(canary.get("stableService", ""))),
             now=self.now,
             workload=copy.deepcopy(self.workload),
+            analysis_runs=tuple(copy.deepcopy(r) for r in self.runs.values()),
+            analysis_templates=copy.deepcopy(self.templates),
         )
 
     def plan(self) -> Plan:
@@ -103,6 +108,14 @@ class World:
             svc["metadata"].setdefault("annotations", {})[MANAGED_BY_ANNOTATION] = self.rollout["metadata"][
                 "name"
             ]
+        for run in plan.create_analysis_runs:
+            created = copy.deepcopy(run)
+            created["metadata"]["creationTimestamp"] = c.format_time(self.now)
+            self.runs[name_of(created)] = created
+        for name in plan.terminate_analysis_runs:
+            self.runs[name]["spec"]["terminate"] = True
+        for name in plan.delete_analysis_runs:
+            del self.runs[name]
         if plan.status_patch is not None:
             self.rollout = apply_merge_patch(self.rollout, plan.status_patch)
         self._observe()
