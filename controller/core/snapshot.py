@@ -44,6 +44,9 @@ class Snapshot:
     now: datetime = datetime(1970, 1, 1)
     workload: RawObject | None = None
     pods: tuple[RawObject, ...] | None = None
+    #: blue-green: the Services named by ``activeService`` and ``previewService``
+    active_service: RawObject | None = None
+    preview_service: RawObject | None = None
     analysis_runs: tuple[RawObject, ...] = ()
     analysis_templates: Mapping[str, RawObject] = field(default_factory=dict)
     cluster_analysis_templates: Mapping[str, RawObject] = field(default_factory=dict)

@@ -128,9 +128,12 @@ def owner_uid_index(rs: Obj) -> Iterable[str]:
 
 
 def service_names(rollout: Mapping[str, Any]) -> list[str]:
-    """The canary and stable Service names a Rollout's canary strategy refers to."""
-    canary = ((rollout.get("spec") or {}).get("strategy") or {}).get("canary") or {}
-    return [str(canary[k]) for k in ("canaryService", "stableService") if canary.get(k)]
+    """The Service names a Rollout's strategy refers to (canary/stable, active/preview)."""
+    strategy = (rollout.get("spec") or {}).get("strategy") or {}
+    canary = strategy.get("canary") or {}
+    blue_green = strategy.get("blueGreen") or {}
+    names = [str(canary[k]) for k in ("canaryService", "stableService") if canary.get(k)]
+    return names + [str(blue_green[k]) for k in ("activeService", "previewService") if blue_green.get(k)]
 
 
 def service_index(rollout: Obj) -> Iterable[str]:
@@ -290,10 +293,12 @@ class Reconciler:
         meta = rollout.get("metadata") or {}
         namespace = str(meta.get("namespace") or "")
         owned = self.replica_sets.by_index(OWNER_INDEX, f"{namespace}/{meta.get('uid', '')}")
-        canary = ((rollout.get("spec") or {}).get("strategy") or {}).get("canary") or {}
+        strategy = (rollout.get("spec") or {}).get("strategy") or {}
+        canary = strategy.get("canary") or {}
+        blue_green = strategy.get("blueGreen") or {}
 
-        def service(field: str) -> Obj | None:
-            name = canary.get(field)
+        def service(field: str, source: Mapping[str, Any] = canary) -> Obj | None:
+            name = source.get(field)
             return self.services.get(f"{namespace}/{name}") if name else None
 
         return Snapshot(
@@ -301,6 +306,8 @@ class Reconciler:
             replica_sets=tuple(owned),
             canary_service=service("canaryService"),
             stable_service=service("stableService"),
+            active_service=service("activeService", blue_green),
+            preview_service=service("previewService", blue_green),
             now=now,
             workload=self.workload(rollout),
             analysis_runs=tuple(
