@@ -1,8 +1,12 @@
-"""The ``rollouts`` command (also installed as ``kubectl-rollouts``)."""
+"""The ``rollouts`` command (also installed as ``kubectl-rollouts``, so ``kubectl rollouts ...`` works).
+
+``cluster`` and ``prometheus`` hand over to ``python -m localcluster`` (a process boundary, not
+an import: localcluster and the controller meet only over HTTP); ``controller`` and
+``load-test`` have parsers of their own; every other verb is in :mod:`controller.cli.app`.
+"""
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from importlib import metadata
@@ -15,16 +19,17 @@ def _version() -> str:
         return "0.0.0+unknown"
 
 
-def _cluster(argv: list[str]) -> int:
-    """``rollouts cluster ...`` runs localcluster's own CLI in its place.
-
-    localcluster and the controller meet only over HTTP and processes, never imports, so this
-    hands over to ``python -m localcluster``.
-    """
+def _localcluster(argv: list[str], prog: str) -> int:
+    """Run localcluster's own CLI in this process's place, with ``prog`` as its name."""
     command = [sys.executable, "-m", "localcluster", *argv]
-    os.environ["LOCALCLUSTER_PROG"] = "rollouts cluster"
+    os.environ["LOCALCLUSTER_PROG"] = prog
     os.execv(sys.executable, command)
     return 0  # pragma: no cover - execv does not return
+
+
+def _cluster(argv: list[str]) -> int:
+    """``rollouts cluster ...`` runs ``python -m localcluster ...``."""
+    return _localcluster(argv, "rollouts cluster")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         if len(args) == 1 or args[1] in ("-h", "--help"):
             args = [*args[:1], "--help"]
         return _cluster(args[1:])
+    if args and args[0] == "prometheus":
+        # ``rollouts prometheus ...`` is ``python -m localcluster prometheus ...``
+        return _localcluster(args, prog)
     if args and args[0] == "load-test":
         # Imported here so that other commands do not pay for aiohttp and rich.
         from controller.loadtest.command import main as load_test
@@ -44,17 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         from controller.runtime.cli import main as controller_main
 
         return controller_main(args[1:], prog=f"{prog} controller")
-    parser = argparse.ArgumentParser(prog=prog, description="Progressive delivery for Kubernetes.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("cluster", help="manage localcluster: up, down, status, kubeconfig")
-    sub.add_parser("controller", help="run the Rollouts controller: controller run [--namespace NS] ...")
-    sub.add_parser("load-test", help="send HTTP load to a URL or Service; show the share per version")
-    sub.add_parser("version", help="print the version")
-    parsed = parser.parse_args(args)
-    if parsed.command == "version":
-        print(f"{prog}: v{_version()}")
-        return 0
-    return 2
+    from controller.cli.app import run
+
+    return run(args, prog)
 
 
 if __name__ == "__main__":

@@ -283,7 +283,7 @@ class ApiClient:
         headers: dict[str, str] = {}
         data: bytes | None = None
         if body is not None:
-            data = json.dumps(body).encode()
+            data = json.dumps(body, separators=(",", ":")).encode()
             headers["Content-Type"] = content_type or "application/json"
         extra: dict[str, Any] = {}
         if self.config.tls_server_name:
