@@ -66,6 +66,17 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         default=duration("15m"),
         help="re-check every Rollout this often, e.g. 900s or 15m (0: never; default 15m)",
     )
+    parser.add_argument(
+        "--analysis-workers",
+        type=int,
+        default=30,
+        help="concurrent AnalysisRun reconciles (default 30, as Argo's --analysis-threads)",
+    )
+    parser.add_argument(
+        "--prometheus-address",
+        default="",
+        help="Prometheus URL for metrics that name no address (default: $ARGO_ROLLOUTS_PROMETHEUS_ADDRESS)",
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
 
@@ -110,6 +121,8 @@ def options_from(args: argparse.Namespace) -> ControllerOptions:
     """The :class:`ControllerOptions` of parsed ``run`` flags."""
     if args.workers < 1:
         raise SystemExit("--workers must be at least 1")
+    if args.analysis_workers < 1:
+        raise SystemExit("--analysis-workers must be at least 1")
     lease, renew, retry = (
         args.leader_election_lease_duration,
         args.leader_election_renew_deadline,
@@ -125,6 +138,8 @@ def options_from(args: argparse.Namespace) -> ControllerOptions:
         renew_deadline=renew,
         retry_period=retry,
         resync_period=args.rollout_resync or None,
+        analysis_workers=args.analysis_workers,
+        prometheus_address=args.prometheus_address,
         namespace=args.namespace or None,
         workers=args.workers,
         leader_elect=args.leader_elect,

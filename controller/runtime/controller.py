@@ -42,6 +42,7 @@ from controller.kube import (
     resource_path,
     run_workers,
 )
+from controller.runtime.analysis import AnalysisOptions, AnalysisRunController
 from controller.runtime.metrics import Metrics
 from controller.runtime.reconciler import (
     OWNER_INDEX,
@@ -85,6 +86,10 @@ class ControllerOptions:
     instance_id: str = ""
     #: re-check every Rollout this often (seconds; None: never)
     resync_period: float | None = 900.0
+    #: concurrent AnalysisRun reconciles (Argo's ``--analysis-threads``)
+    analysis_workers: int = 30
+    #: Prometheus URL for metrics that name no address ('' : $ARGO_ROLLOUTS_PROMETHEUS_ADDRESS)
+    prometheus_address: str = ""
     lease_duration: float = 15.0
     renew_deadline: float = 10.0
     retry_period: float = 2.0
@@ -134,6 +139,16 @@ class Controller:
             cluster_analysis_templates=self.cluster_analysis_templates,
             observer=self.metrics,
             instance_id=options.instance_id,
+        )
+        self.analysis = AnalysisRunController(
+            api,
+            AnalysisOptions(
+                namespace=ns,
+                instance_id=options.instance_id,
+                workers=options.analysis_workers,
+                prometheus_address=options.prometheus_address,
+            ),
+            runs=self.analysis_runs,
         )
         self.elector: LeaderElector | None = None
         self._add_handlers()
@@ -236,7 +251,12 @@ class Controller:
 
     async def _run_workers(self) -> None:
         log_action("start-workers", workers=self.options.workers, namespace=self.options.namespace or "*")
-        await run_workers(self.queue, self.options.workers, self.reconciler.sync, on_error=self._on_error)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.analysis.run(), name="analysis")
+            group.create_task(
+                run_workers(self.queue, self.options.workers, self.reconciler.sync, on_error=self._on_error),
+                name="workers",
+            )
 
     def _on_error(self, key: str, error: Exception) -> None:
         if isinstance(error, Conflict):
