@@ -137,7 +137,7 @@ class AnalysisRunController:
         self.options = options or AnalysisOptions()
         ns = self.options.namespace
         #: the AnalysisRun cache; pass one to share it (then its owner runs it)
-        self.runs = runs or Informer(api, API_VERSION, "analysisruns", namespace=ns)
+        self.runs = runs if runs is not None else Informer(api, API_VERSION, "analysisruns", namespace=ns)
         self._runs_owned = runs is None
         self.jobs = Informer(api, "batch/v1", "jobs", namespace=ns, label_selector=RUN_UID_LABEL)
         self.jobs.add_index(RUN_UID_INDEX, job_run_index)
