@@ -280,3 +280,31 @@ def namespace_of() -> Any:
         return name
 
     return make
+
+
+async def _inconclusive(cluster: Cluster, ns: str) -> None:
+    steps = [{"setWeight": 50}, {"analysis": {"templates": [{"templateName": "smoke"}]}}, {"setWeight": 100}]
+    async with answering_server() as server, controller_running(cluster, ns) as world:
+        server["ok"] = 0.5  # neither success (>= 0.9) nor failure (< 0.1): inconclusive
+        template = web_template(ns, server["url"])
+        metric = template["spec"]["metrics"][0]
+        metric.update(count=1, successCondition="result >= 0.9", failureCondition="result < 0.1")
+        del metric["interval"]
+        await world.api.create(templates_path(ns), template)
+        await world.api.create(rollouts_path(ns), rollout(ns, steps))
+        blue = await world.current_hash()
+        await world.wait_healthy(blue)
+        await world.set_image("argoproj/rollouts-demo:green")
+        paused = await world.wait_phase("Paused", within=45)
+        assert paused["status"]["pauseConditions"][0]["reason"] == "InconclusiveAnalysisRun"
+        assert paused["status"]["canary"]["currentStepAnalysisRunStatus"]["status"] == "Inconclusive"
+        green = await _new_hash(world, blue)
+        assert (await counts(world)) == {blue: 1, green: 1}  # held where it was, nothing aborted
+        # promote, as `rollouts promote` does on an inconclusive step: skip the step
+        patch = {"status": {"pauseConditions": None, "controllerPause": False, "currentStepIndex": 2}}
+        await world.api.patch_status(rollouts_path(ns, "frontend"), patch)
+        await world.wait_healthy(green, within=45)
+
+
+def test_an_inconclusive_analysis_pauses_until_promoted(cluster: Cluster, namespace: str) -> None:
+    asyncio.run(asyncio.wait_for(_inconclusive(cluster, namespace), 150))
