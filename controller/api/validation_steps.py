@@ -47,6 +47,10 @@ INVALID_STRING_MATCH_MISSED_VALUE_POLICY: Final = (
 INVALID_SET_HEADER_ROUTE_ALB_VALUE_POLICY: Final = (
     "SetHeaderRoute match value invalid. ALB supports 'exact' value only"
 )
+#: ours: ingress-nginx's canary-by-header annotations express a single header
+INVALID_SET_HEADER_ROUTE_NGINX_POLICY: Final = (
+    "SetHeaderRoute with nginx supports one match (ingress-nginx's canary-by-header)"
+)
 INVALID_STEP_ROUTE_NOT_IN_MANAGED_ROUTES: Final = (
     "Steps define a route that does not exist in spec.strategy.canary.trafficRouting.managedRoutes"
 )
@@ -138,10 +142,13 @@ def _validate_pause(r: Reader, body: Any, path: str) -> None:
 def _validate_header_route(
     r: Reader, step: SetHeaderRoute, path: str, routing: TrafficRouting | None
 ) -> None:
-    supported = ("istio", "alb", "apisix", "plugins")
+    # nginx is ours, not Argo's: ingress-nginx's canary-by-header can carry one header match
+    supported = ("istio", "alb", "apisix", "plugins", "nginx")
     if routing is None or not any(routing.provider(name) is not None for name in supported):
         r.report(path, INVALID_SET_HEADER_ROUTE_TRAFFIC_POLICY, value=step.name)
         return
+    if routing.provider("nginx") is not None and len(step.match) > 1:
+        r.report(child(path, "match"), INVALID_SET_HEADER_ROUTE_NGINX_POLICY, value=len(step.match))
     for j, match in enumerate(step.match):
         here = index(child(path, "match"), j)
         if routing.provider("alb") is not None:

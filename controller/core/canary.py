@@ -24,9 +24,18 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from controller.api import Analysis, Pause, Rollout, SetWeight, validate_rollout
+from controller.api import (
+    Analysis,
+    Pause,
+    Rollout,
+    SetCanaryScale,
+    SetHeaderRoute,
+    SetMirrorRoute,
+    SetWeight,
+    validate_rollout,
+)
 from controller.api.problems import SpecError
-from controller.core import canary_analysis, restart, workload
+from controller.core import canary_analysis, restart, trafficrouting, workload
 from controller.core import conditions as c
 from controller.core import replicas as rmath
 from controller.core.canary_invalid import plan_invalid_spec
@@ -59,6 +68,10 @@ MANAGED_BY_ANNOTATION = "argo-rollouts.argoproj.io/managed-by-rollouts"
 SKIP_STEPS_REASON = "SkipSteps"
 ROLLBACK_TO_STABLE_MESSAGE = "Rollback to stable"
 ROLLBACK_WITHIN_WINDOW_MESSAGE = "Rollback within the rollback window"
+#: annotation on an old ReplicaSet: when it may be scaled down (traffic-routed canary)
+SCALE_DOWN_DEADLINE_ANNOTATION = "argo-rollouts.argoproj.io/scale-down-deadline"
+#: Argo's default scaleDownDelaySeconds and abortScaleDownDelaySeconds
+DEFAULT_SCALE_DOWN_DELAY = 30
 #: Warning event reason when an AnalysisRun cannot be built from its templates
 ANALYSIS_ERROR_REASON = "AnalysisRunError"
 
@@ -84,6 +97,10 @@ def plan_canary(snapshot: Snapshot) -> Plan:
         if plan is not None:
             return plan
         snapshot = dataclasses.replace(snapshot, rollout=resolved)
+    if trafficrouting.nginx_config(snapshot.rollout) is not None:
+        missing_ingress = trafficrouting.referenced_ingress_problems(snapshot.rollout, snapshot.ingresses)
+        if missing_ingress:
+            return plan_invalid_spec(snapshot, missing_ingress)
     if canary_analysis.uses_analysis(snapshot.rollout):
         missing = canary_analysis.missing_templates(
             snapshot.rollout, snapshot.analysis_templates, snapshot.cluster_analysis_templates
@@ -108,8 +125,13 @@ class _Reconcile:
         if canary is None:
             raise ValueError("plan_canary needs spec.strategy.canary")
         if canary.traffic_routing is not None:
-            raise ValueError("plan_canary does not support canary.trafficRouting yet")
+            others = sorted(k for k in canary.traffic_routing.routers if k != "nginx")
+            if others or canary.traffic_routing.provider("nginx") is None:
+                names = ", ".join(others) or "(none)"
+                raise ValueError(f"canary.trafficRouting: router {names} is not supported; nginx is")
         self.canary = canary
+        #: canary with traffic routing (nginx): weights through Ingresses, pods kept on scale-down delays
+        self.routed = canary.traffic_routing is not None
         self.spec: Mapping[str, Any] = raw.get("spec") or {}
         self.raw_steps: list[Mapping[str, Any]] = list(
             ((self.spec.get("strategy") or {}).get("canary") or {}).get("steps") or []
@@ -132,6 +154,10 @@ class _Reconcile:
         #: the message a Failed/Error AnalysisRun adds to the RolloutAborted condition
         self.abort_message = ""
         self.pod_deletions: list[str] = []
+        self.ingress_creates: list[dict[str, Any]] = []
+        self.ingress_patches: list[tuple[str, dict[str, Any]]] = []
+        #: ``status.canary.weights`` this reconcile wants (traffic routing only)
+        self.weights: dict[str, Any] | None = None
         #: every pod is younger than spec.restartAt: record it in status.restartedAt
         self.restarted = False
         template = self.spec.get("template") or {}
@@ -211,6 +237,8 @@ class _Reconcile:
             self.cleanup_history()
         self.reconcile_analysis()
         self.reconcile_services()
+        if self.routed:
+            self.reconcile_traffic_routing()
         if not self.view.spec.paused and not self.reconcile_replica_sets():
             self.reconcile_pause()
         return self.sync_status(changed=False)
@@ -347,19 +375,172 @@ class _Reconcile:
             fully_available = spec_replicas(rs) != 0 and 0 < spec_replicas(rs) <= status_count(
                 rs, "availableReplicas"
             )
-            if not managed and not fully_available:
+            if self.routed:
+                # Argo's ensureSVCTargets: switch once the ReplicaSet has a pod to take traffic
+                if status_count(rs, "availableReplicas") == 0:
+                    continue
+            elif not managed and not fully_available:
                 continue  # adopting a Service: wait until its ReplicaSet can take the traffic
             self.selectors.append((svc_name, {POD_TEMPLATE_HASH_LABEL: desired}))
+
+    # --- traffic routing (nginx) ------------------------------------------------------------
+    def current_weights(self) -> rmath.TrafficWeights | None:
+        """``status.canary.weights`` as the router applies them now (None: never set)."""
+        weights = (self.old_status.get("canary") or {}).get("weights")
+        if not isinstance(weights, Mapping):
+            return None
+        return rmath.TrafficWeights(
+            canary=int((weights.get("canary") or {}).get("weight") or 0),
+            stable=int((weights.get("stable") or {}).get("weight") or 0),
+        )
+
+    def desired_weight(self) -> int:
+        """The canary weight of Argo's ``reconcileTrafficRouting``."""
+        stable = str(self.old_status.get("stableRS") or "")
+        new = self.new_rs
+        if stable and stable == self.current_pod_hash():
+            return 0  # fully promoted
+        if self.pause.aborted():
+            if self.canary.dynamic_stable_scale and self.stable_rs is not None:
+                replicas = max(self.view.spec.replicas, 1)
+                weight = 100 - (100 * status_count(self.stable_rs, "availableReplicas")) // replicas
+                current = self.current_weights()
+                return min(weight, current.canary) if current is not None else weight
+            return 0
+        if new is None or status_count(new, "availableReplicas") == 0:
+            return 0
+        if self.old_status.get("promoteFull"):
+            if self.canary.dynamic_stable_scale:
+                return (100 * status_count(new, "availableReplicas")) // max(self.view.spec.replicas, 1)
+            current = self.current_weights()
+            return current.canary if current is not None else 0
+        step_count = len(self.raw_steps)
+        index = int(self.old_status.get("currentStepIndex") or 0)
+        if not step_count:
+            return 100
+        at_desired = rmath.at_desired_canary_counts(
+            self.rollout, new, self.stable_rs, self.others(), self.current_weights()
+        )
+        if not at_desired:
+            for step in reversed(self.raw_steps[: min(index, step_count)]):
+                if step.get("setWeight") is not None:
+                    return int(step["setWeight"])
+            return 0
+        if index < step_count:
+            return rmath.desired_weight(self.raw_steps, index)
+        return (
+            int(self.canary.traffic_routing.max_traffic_weight or 100) if self.canary.traffic_routing else 100
+        )
+
+    def reconcile_traffic_routing(self) -> None:
+        """Argo's ``reconcileTrafficRouting`` with the nginx router (see :mod:`.trafficrouting`)."""
+        weight = self.desired_weight()
+        step_count = len(self.raw_steps)
+        index = int(self.old_status.get("currentStepIndex") or 0) if step_count else None
+        prefix = str((trafficrouting.nginx_config(self.rollout) or {}).get("annotationPrefix") or "")
+        header = {}
+        stable_hash = pod_hash_of(self.stable_rs)
+        fully_promoted = bool(stable_hash) and stable_hash == self.current_pod_hash()
+        if not fully_promoted and not self.pause.aborted() and not self.old_status.get("promoteFull"):
+            header = trafficrouting.header_route_annotations(
+                self.raw_steps, index, prefix or trafficrouting.DEFAULT_ANNOTATION_PREFIX
+            )
+        outcome = trafficrouting.reconcile_nginx(
+            self.rollout,
+            self.snap.ingresses,
+            weight=weight,
+            canary_hash=pod_hash_of(self.new_rs),
+            stable_hash=stable_hash,
+            header_annotations=header,
+        )
+        self.ingress_creates.extend(outcome.create)
+        self.ingress_patches.extend(outcome.patch)
+        self.events.extend(outcome.events)
+        self.weights = outcome.weights
+        if outcome.weights is not None:
+            event = trafficrouting.weight_event(
+                (self.old_status.get("canary") or {}).get("weights"), outcome.weights
+            )
+            if event is not None:
+                self.events.append(event)
+        # moving back to a ReplicaSet still inside its scale-down delay: it stays (RemoveScaleDownDeadlines)
+        for rs in (self.new_rs, self.stable_rs):
+            if rs is None or (rs is self.new_rs and self.delay_scale_down_on_abort()):
+                continue
+            if SCALE_DOWN_DEADLINE_ANNOTATION in ((rs.get("metadata") or {}).get("annotations") or {}):
+                self._set_deadline(rs, None)
+
+    def abort_scale_down_delay(self) -> int | None:
+        """Seconds before an aborted canary is scaled down (None: never), traffic routing only."""
+        value = self.canary.abort_scale_down_delay_seconds
+        if value is None:
+            return DEFAULT_SCALE_DOWN_DELAY
+        return None if value == 0 else int(value)
+
+    def delay_scale_down_on_abort(self) -> bool:
+        """Argo's ``shouldDelayScaleDownOnAbort``."""
+        return self.routed and self.pause.aborted() and self.abort_scale_down_delay() is not None
+
+    def _set_deadline(self, rs: dict[str, Any], deadline: datetime | None) -> None:
+        """Set (or with None remove) a ReplicaSet's ``scale-down-deadline`` annotation."""
+        value = None if deadline is None else c.format_time(deadline)
+        annotations = rs.setdefault("metadata", {}).setdefault("annotations", {})
+        if value is None:
+            annotations.pop(SCALE_DOWN_DEADLINE_ANNOTATION, None)
+        else:
+            annotations[SCALE_DOWN_DEADLINE_ANNOTATION] = value
+        self.updates.append(
+            (name_of(rs), {"metadata": {"annotations": {SCALE_DOWN_DEADLINE_ANNOTATION: value}}})
+        )
+
+    def _deadline(self, rs: Mapping[str, Any]) -> datetime | None:
+        raw = ((rs.get("metadata") or {}).get("annotations") or {}).get(SCALE_DOWN_DEADLINE_ANNOTATION)
+        return c.parse_time(raw)
+
+    def _delay_helper(self, rs: dict[str, Any], annotated: int, limit: int) -> tuple[int, int]:
+        """Argo's ``scaleDownDelayHelper``: (annotated so far, the count ``rs`` should have now)."""
+        has_deadline = SCALE_DOWN_DEADLINE_ANNOTATION in ((rs.get("metadata") or {}).get("annotations") or {})
+        if not has_deadline and spec_replicas(rs) > 0:
+            if annotated < limit:
+                delay = self.canary.scale_down_delay_seconds
+                seconds = DEFAULT_SCALE_DOWN_DELAY if delay is None else int(delay)
+                self._set_deadline(rs, _aware(self.now) + timedelta(seconds=seconds))
+                self._requeue(float(seconds))
+                return annotated + 1, spec_replicas(rs)
+            return annotated, 0
+        if has_deadline:
+            annotated += 1
+            if annotated <= limit:
+                deadline = self._deadline(rs)
+                if deadline is not None and deadline > _aware(self.now):
+                    self._requeue((deadline - _aware(self.now)).total_seconds())
+                    return annotated, self.view.spec.replicas
+        return annotated, 0
 
     def reconcile_replica_sets(self) -> bool:
         """Argo's ``reconcileCanaryReplicaSets``: one scaling round; True when something scaled."""
         new, stable = self.new_rs, self.stable_rs
+        weights = self.current_weights()
         if stable is not None and self.stable_name != self.new_name:
-            counts = rmath.canary_counts_for_rollout(self.rollout, new, stable, self.others())
+            counts = rmath.canary_counts_for_rollout(self.rollout, new, stable, self.others(), weights)
             if self._scale(stable, counts.stable):
                 return True
         if new is not None:
-            count = rmath.new_rs_new_replicas(self.rollout, list(self.rss.values()), new)
+            count = rmath.new_rs_new_replicas(self.rollout, list(self.rss.values()), new, weights)
+            if self.routed and self.pause.aborted() and self.abort_scale_down_delay() is None:
+                count = max(count, spec_replicas(new))  # abortScaleDownDelaySeconds: 0 keeps it up
+            if self.delay_scale_down_on_abort():
+                deadline = self._deadline(new)
+                if deadline is not None:
+                    if deadline > _aware(self.now):
+                        self._requeue((deadline - _aware(self.now)).total_seconds())
+                        return self._scale_down_others()
+                    count = 0
+                else:
+                    delay = self.abort_scale_down_delay() or 0
+                    self._set_deadline(new, _aware(self.now) + timedelta(seconds=delay))
+                    self._requeue(float(delay))
+                    count = spec_replicas(new)
             if self._scale(new, count):
                 return True
         return self._scale_down_others()
@@ -371,6 +552,9 @@ class _Reconcile:
         name = name_of(rs)
         rs.setdefault("spec", {})["replicas"] = count
         self.scales[name] = count
+        deadline_kept = rs is self.new_rs and self.delay_scale_down_on_abort()
+        if count == 0 and self._deadline(rs) is not None and not deadline_kept:
+            self._set_deadline(rs, None)
         role = "up" if count > old else "down"
         message = c.SCALING_REPLICA_SET_MESSAGE.format(
             role=role, name=name, revision=revision_of(rs), old=old, new=count
@@ -394,13 +578,21 @@ class _Reconcile:
             replicas=replicas, max_surge=self._surge(), max_unavailable=self._unavailable()
         )
         budget = available_total - min_available
+        annotated = 0
+        limit = self.canary.scale_down_delay_revision_limit
         for rs in sorted(others, key=revision_of, reverse=True):
             if budget <= 0:
                 break
             current = spec_replicas(rs)
             if current == 0:
                 continue
-            desired = current - budget if current > budget else 0
+            if self.routed:
+                # traffic-routed: old pods stay up until their scale-down deadline
+                annotated, desired = self._delay_helper(rs, annotated, 2**31 - 1 if limit is None else limit)
+            else:
+                desired = current - budget if current > budget else 0
+            if current == desired:
+                continue
             if self._scale(rs, desired):
                 scaled = True
                 budget -= current - desired
@@ -461,7 +653,8 @@ class _Reconcile:
             return rmath.at_desired_canary_counts(self.rollout, self.new_rs, self.stable_rs, self.others())
         if isinstance(step, Analysis):
             return canary_analysis.run_phase(self.analysis.step_run) == "Successful"
-        return False
+        # setCanaryScale / setHeaderRoute / setMirrorRoute are applied by this reconcile itself
+        return isinstance(step, SetCanaryScale | SetHeaderRoute | SetMirrorRoute)
 
     # --- status ----------------------------------------------------------------------------
     def base_status(self) -> dict[str, Any]:
@@ -502,6 +695,8 @@ class _Reconcile:
                 canary_analysis.BACKGROUND_STATUS_KEY: self.analysis.background_status(),
             }
             status["canary"] = {k: v for k, v in runs.items() if v is not None}
+            if self.weights is not None:
+                status["canary"]["weights"] = self.weights
         step_count = len(self.raw_steps)
         _, index = self._current_step()
         if changed:
@@ -636,6 +831,8 @@ class _Reconcile:
                 ready_replicas=int(status.get("readyReplicas") or 0),
             ),
             rollout_annotations=self.rollout_annotations(),
+            create_ingresses=tuple(self.ingress_creates),
+            patch_ingresses=tuple(self.ingress_patches),
             create_analysis_runs=tuple(self.analysis.create),
             terminate_analysis_runs=tuple(self.analysis.terminate),
             delete_analysis_runs=tuple(self.analysis.delete),

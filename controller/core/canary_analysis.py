@@ -160,7 +160,7 @@ class AnalysisOutcome:
         return analysis_status(self.background_run)
 
 
-def _needs_new_run(current: RawObject | None, status: Mapping[str, Any]) -> bool:
+def needs_new_run(current: RawObject | None, status: Mapping[str, Any]) -> bool:
     """Argo's ``needsNewAnalysisRun``."""
     if current is None:
         return True
@@ -252,7 +252,7 @@ class _Runs:
         if not isinstance(analysis, Mapping) or data.step_index is None or from_previous_step:
             self.cancel(current)
             return None
-        if _needs_new_run(current, self.status):
+        if needs_new_run(current, self.status):
             return self.create(analysis, STEP, data.step_index)
         self.judge(current)
         return current
@@ -274,13 +274,13 @@ class _Runs:
         reasons = {p.get("reason") for p in self.status.get("pauseConditions") or ()}
         if c.PAUSE_INCONCLUSIVE_ANALYSIS in reasons:
             return current
-        if _needs_new_run(current, self.status):
+        if needs_new_run(current, self.status):
             return self.create(background, BACKGROUND, None)
         self.judge(current)
         return current
 
 
-def _history_deletions(
+def history_deletions(
     others: Sequence[RawObject], hashes: frozenset[str], keep_successful: int, keep_unsuccessful: int
 ) -> list[str]:
     """Argo's ``FilterAnalysisRunsToDelete``: runs of gone ReplicaSets, and beyond the limits."""
@@ -348,7 +348,7 @@ def reconcile_analysis(data: AnalysisInput) -> AnalysisOutcome:
     for run in others:
         runs.cancel(run)
     spec_analysis = (data.rollout.get("spec") or {}).get("analysis") or {}
-    out.delete = _history_deletions(
+    out.delete = history_deletions(
         [r for r in others if name_of(r) not in out.terminate],
         data.replica_set_hashes,
         int(spec_analysis.get("successfulRunHistoryLimit", 5)),
@@ -364,7 +364,9 @@ __all__ = [
     "AnalysisInput",
     "AnalysisOutcome",
     "analysis_status",
+    "history_deletions",
     "missing_templates",
+    "needs_new_run",
     "reconcile_analysis",
     "run_phase",
     "uses_analysis",

@@ -34,7 +34,8 @@ class Plan:
     set ``spec.replicas`` per ``scale``; set each Service's ``rollouts-pod-template-hash``
     selector per ``service_selectors``; delete (evict) ``delete_pods``; set the referenced
     workload's ``spec.replicas`` to ``workload_scale``; merge-patch ``/status`` with
-    ``status_patch``; create ``create_analysis_runs``, set ``spec.terminate`` on
+    ``status_patch``; create ``create_ingresses`` and merge-patch ``patch_ingresses`` (canary
+    Ingresses); create ``create_analysis_runs``, set ``spec.terminate`` on
     ``terminate_analysis_runs``, delete ``delete_analysis_runs``; record ``events`` (type, reason, message) on the Rollout; requeue after
     ``requeue_after`` seconds.
     """
@@ -50,6 +51,8 @@ class Plan:
     delete_pods: tuple[str, ...] = ()
     workload_scale: int | None = None
     rollout_annotations: dict[str, str | None] | None = None
+    create_ingresses: tuple[dict[str, Any], ...] = ()
+    patch_ingresses: tuple[tuple[str, dict[str, Any]], ...] = ()
     create_analysis_runs: tuple[dict[str, Any], ...] = ()
     terminate_analysis_runs: tuple[str, ...] = ()
     delete_analysis_runs: tuple[str, ...] = ()
@@ -68,6 +71,8 @@ class Plan:
             or self.workload_scale is not None
             or self.rollout_annotations
             or self.create_analysis_runs
+            or self.create_ingresses
+            or self.patch_ingresses
             or self.terminate_analysis_runs
             or self.delete_analysis_runs
         )

@@ -47,6 +47,8 @@ class Snapshot:
     #: blue-green: the Services named by ``activeService`` and ``previewService``
     active_service: RawObject | None = None
     preview_service: RawObject | None = None
+    #: traffic routing: the Ingresses of the Rollout's namespace it names or owns, by name
+    ingresses: Mapping[str, RawObject] = field(default_factory=dict)
     analysis_runs: tuple[RawObject, ...] = ()
     analysis_templates: Mapping[str, RawObject] = field(default_factory=dict)
     cluster_analysis_templates: Mapping[str, RawObject] = field(default_factory=dict)

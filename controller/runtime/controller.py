@@ -45,12 +45,14 @@ from controller.kube import (
 from controller.runtime.analysis import AnalysisOptions, AnalysisRunController
 from controller.runtime.metrics import Metrics
 from controller.runtime.reconciler import (
+    INGRESS_INDEX,
     OWNER_INDEX,
     ROLLOUT_API_VERSION,
     SERVICE_INDEX,
     TEMPLATE_INDEX,
     WORKLOAD_INDEX,
     Reconciler,
+    ingress_index,
     key_of,
     log_action,
     owner_uid_index,
@@ -123,6 +125,8 @@ class Controller:
         self.analysis_templates = Informer(api, ROLLOUT_API_VERSION, "analysistemplates", namespace=ns)
         self.cluster_analysis_templates = Informer(api, ROLLOUT_API_VERSION, "clusteranalysistemplates")
         self.analysis_runs.add_index(OWNER_INDEX, owner_uid_index)
+        self.ingresses = Informer(api, "networking.k8s.io/v1", "ingresses", namespace=ns)
+        self.rollouts.add_index(INGRESS_INDEX, ingress_index)
         self.rollouts.add_index(TEMPLATE_INDEX, template_index)
         self.rollouts.add_index(SERVICE_INDEX, service_index)
         self.rollouts.add_index(WORKLOAD_INDEX, workload_index)
@@ -135,6 +139,7 @@ class Controller:
             self.services,
             deployments=self.deployments,
             analysis_runs=self.analysis_runs,
+            ingresses=self.ingresses,
             analysis_templates=self.analysis_templates,
             cluster_analysis_templates=self.cluster_analysis_templates,
             observer=self.metrics,
@@ -176,6 +181,11 @@ class Controller:
             on_update=lambda old, new: self._enqueue_owner(new),
             on_delete=self._enqueue_owner,
         )
+        self.ingresses.add_handler(
+            on_add=self._ingress_changed,
+            on_update=lambda old, new: self._ingress_changed(new),
+            on_delete=self._ingress_changed,
+        )
         for informer in (self.analysis_templates, self.cluster_analysis_templates):
             informer.add_handler(
                 on_add=self._enqueue_template_referrers,
@@ -197,6 +207,12 @@ class Controller:
             self.queue.add(key)
         else:
             self._enqueue_workload_referrers(rs, "ReplicaSet")
+
+    def _ingress_changed(self, ingress: dict[str, Any]) -> None:
+        """A stable Ingress: the Rollouts naming it; a canary Ingress: the Rollout owning it."""
+        self._enqueue_owner(ingress)
+        for rollout in self.rollouts.by_index(INGRESS_INDEX, key_of(ingress)):
+            self._enqueue(rollout)
 
     def _enqueue_template_referrers(self, template: dict[str, Any]) -> None:
         meta = template.get("metadata") or {}
@@ -231,6 +247,7 @@ class Controller:
             self.analysis_runs,
             self.analysis_templates,
             self.cluster_analysis_templates,
+            self.ingresses,
         )
 
     async def run(self) -> None:

@@ -25,7 +25,8 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from controller.core import workload
+from controller.core import bluegreen_analysis, trafficrouting, workload
+from controller.core.bluegreen import plan_bluegreen
 from controller.core.canary import MANAGED_BY_ANNOTATION, plan_canary
 from controller.core.plan import WARNING, Plan, apply_merge_patch
 from controller.core.restart import needs_restart
@@ -45,6 +46,8 @@ OWNER_INDEX = "owner-uid"
 SERVICE_INDEX = "services"
 #: index of the Rollout cache: ``namespace/Kind/name`` of the workload ``spec.workloadRef`` names
 WORKLOAD_INDEX = "workload"
+#: index of the Rollout cache: ``namespace/name`` of the stable Ingresses a Rollout names
+INGRESS_INDEX = "ingresses"
 #: index of the Rollout cache: the (Cluster)AnalysisTemplates a Rollout names (see template_index)
 TEMPLATE_INDEX = "analysis-templates"
 #: how soon to look again at a key whose cached copy is older than our last write
@@ -142,18 +145,26 @@ def service_index(rollout: Obj) -> Iterable[str]:
     return {f"{namespace}/{name}" for name in service_names(rollout)}
 
 
+def ingress_index(rollout: Obj) -> Iterable[str]:
+    """Index function of the Rollout cache: ``namespace/name`` of each stable Ingress it names."""
+    namespace = str((rollout.get("metadata") or {}).get("namespace", ""))
+    return {f"{namespace}/{name}" for name in trafficrouting.stable_ingress_names(rollout)}
+
+
 def template_refs(rollout: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """Every ``templates[]`` entry of the Rollout's analysis (steps and background)."""
+    """Every ``templates[]`` entry of the Rollout's analysis (canary steps and background,
+    blue-green pre- and post-promotion)."""
     canary = ((rollout.get("spec") or {}).get("strategy") or {}).get("canary") or {}
     analyses = [s.get("analysis") for s in canary.get("steps") or () if isinstance(s, Mapping)]
     analyses.append(canary.get("analysis"))
-    return [
+    refs = [
         ref
         for analysis in analyses
         if isinstance(analysis, Mapping)
         for ref in analysis.get("templates") or ()
         if isinstance(ref, Mapping)
     ]
+    return refs + [ref for _, ref in bluegreen_analysis.template_refs(rollout)]
 
 
 def template_index(rollout: Obj) -> Iterable[str]:
@@ -264,6 +275,7 @@ class Reconciler:
         *,
         deployments: Cache | None = None,
         analysis_runs: Cache | None = None,
+        ingresses: Cache | None = None,
         analysis_templates: Cache | None = None,
         cluster_analysis_templates: Cache | None = None,
         versions: VersionTracker | None = None,
@@ -277,6 +289,7 @@ class Reconciler:
         self.services = services
         self.deployments = deployments
         self.analysis_runs = analysis_runs
+        self.ingresses = ingresses
         self.analysis_templates = analysis_templates
         self.cluster_analysis_templates = cluster_analysis_templates
         self.versions = versions or VersionTracker()
@@ -315,9 +328,24 @@ class Reconciler:
             )
             if self.analysis_runs is not None
             else (),
+            ingresses=self._ingresses(rollout),
             analysis_templates=self._templates(rollout, cluster=False),
             cluster_analysis_templates=self._templates(rollout, cluster=True),
         )
+
+    def _ingresses(self, rollout: Obj) -> dict[str, Obj]:
+        """The stable Ingresses the nginx router names, and their canary Ingresses, by name."""
+        if self.ingresses is None or trafficrouting.nginx_config(rollout) is None:
+            return {}
+        meta = rollout.get("metadata") or {}
+        namespace = str(meta.get("namespace") or "")
+        found: dict[str, Obj] = {}
+        for stable in trafficrouting.stable_ingress_names(rollout):
+            for name in (stable, trafficrouting.canary_ingress_name(str(meta.get("name") or ""), stable)):
+                ingress = self.ingresses.get(f"{namespace}/{name}")
+                if ingress is not None:
+                    found[name] = ingress
+        return found
 
     def _templates(self, rollout: Obj, *, cluster: bool) -> dict[str, Obj]:
         """The (Cluster)AnalysisTemplates the Rollout refers to, and those they compose, by name."""
@@ -351,12 +379,21 @@ class Reconciler:
     async def fetch_missing_runs(self, snapshot: Snapshot) -> Snapshot:
         """Argo's ``getAnalysisRunsForRollout``: a run named in the status but not (yet) in the
         cache is fetched, so that a lagging cache never makes the controller create it twice."""
-        status = (snapshot.rollout.get("status") or {}).get("canary") or {}
+        status = snapshot.rollout.get("status") or {}
+        named = [
+            (status.get(part) or {}).get(key)
+            for part, key in (
+                ("canary", "currentStepAnalysisRunStatus"),
+                ("canary", "currentBackgroundAnalysisRunStatus"),
+                ("blueGreen", bluegreen_analysis.PRE_STATUS_KEY),
+                ("blueGreen", bluegreen_analysis.POST_STATUS_KEY),
+            )
+        ]
         have = {(r.get("metadata") or {}).get("name") for r in snapshot.analysis_runs}
         extra: list[Obj] = []
         namespace = str((snapshot.rollout.get("metadata") or {}).get("namespace") or "")
-        for key in ("currentStepAnalysisRunStatus", "currentBackgroundAnalysisRunStatus"):
-            name = (status.get(key) or {}).get("name")
+        for run_status in named:
+            name = (run_status or {}).get("name")
             if not name or name in have:
                 continue
             try:
@@ -423,8 +460,10 @@ class Reconciler:
             snapshot = dataclasses.replace(snapshot, pods=await self.rollout_pods(snapshot))
         if self.analysis_runs is not None:
             snapshot = await self.fetch_missing_runs(snapshot)
+        strategy = (rollout.get("spec") or {}).get("strategy") or {}
+        planner = plan_bluegreen if strategy.get("blueGreen") is not None else plan_canary
         try:
-            plan = plan_canary(snapshot)
+            plan = planner(snapshot)
         except ValueError as e:
             log_action("skip", rollout=key, reason=str(e))
             await self._record_events(rollout, [(WARNING, UNSUPPORTED_REASON, str(e))], now, once=True)
@@ -495,6 +534,18 @@ class Reconciler:
             log_action(
                 "scale-workload", rollout=key, deployment=ref.get("name", ""), replicas=plan.workload_scale
             )
+        ingress_path = resource_path("networking.k8s.io/v1", "ingresses", namespace=namespace)
+        for ingress in plan.create_ingresses:
+            try:
+                await self.api.create(ingress_path, ingress, field_manager=COMPONENT)
+            except Conflict as e:
+                if e.reason != "AlreadyExists":
+                    raise  # else: created by an earlier reconcile; the next one patches it
+            log_action("create-ingress", rollout=key, ingress=ingress["metadata"]["name"])
+        for ingress_name, patch in plan.patch_ingresses:
+            await self.api.patch(f"{ingress_path}/{ingress_name}", patch, field_manager=COMPONENT)
+            weight = (patch.get("metadata") or {}).get("annotations") or {}
+            log_action("patch-ingress", rollout=key, ingress=ingress_name, annotations=weight)
         runs_path = resource_path(ROLLOUT_API_VERSION, "analysisruns", namespace=namespace)
         for run in plan.create_analysis_runs:
             try:

@@ -60,6 +60,8 @@ class World:
     workload: dict[str, Any] | None = None
     #: AnalysisRuns by name, and the AnalysisTemplates of the namespace by name
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Ingresses of the namespace by name (traffic routing)
+    ingresses: dict[str, dict[str, Any]] = field(default_factory=dict)
     templates: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def snapshot(self) -> Snapshot:
@@ -73,6 +75,7 @@ class World:
             workload=copy.deepcopy(self.workload),
             analysis_runs=tuple(copy.deepcopy(r) for r in self.runs.values()),
             analysis_templates=copy.deepcopy(self.templates),
+            ingresses=copy.deepcopy(self.ingresses),
         )
 
     def plan(self) -> Plan:
@@ -108,6 +111,10 @@ class World:
             svc["metadata"].setdefault("annotations", {})[MANAGED_BY_ANNOTATION] = self.rollout["metadata"][
                 "name"
             ]
+        for ingress in plan.create_ingresses:
+            self.ingresses[name_of(ingress)] = copy.deepcopy(ingress)
+        for name, patch in plan.patch_ingresses:
+            self.ingresses[name] = apply_merge_patch(self.ingresses[name], patch)
         for run in plan.create_analysis_runs:
             created = copy.deepcopy(run)
             created["metadata"]["creationTimestamp"] = c.format_time(self.now)

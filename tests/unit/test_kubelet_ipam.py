@@ -42,6 +42,21 @@ def _offset(ip: str) -> int:
     return int(ipaddress.IPv4Address(ip)) - int(POD_NETWORK.network_address)
 
 
+def _free_addresses(count: int, avoid: set[str]) -> list[str]:
+    """``count`` pod addresses no process on this machine holds right now (probed, then let go)."""
+    rng = random.Random()
+    found: list[str] = []
+    while len(found) < count:
+        ip = str(POD_NETWORK.network_address + rng.randrange(1, POD_NETWORK.num_addresses - 1))
+        if not assignable(ip) or ip in avoid or ip in found:
+            continue
+        sock = claim(ip)
+        if sock is not None:
+            sock.close()
+            found.append(ip)
+    return found
+
+
 def test_allocated_addresses_are_in_the_pod_network_and_distinct() -> None:
     allocator = PodIPAllocator(rng=random.Random(7))
     try:
@@ -56,9 +71,7 @@ def test_an_address_held_by_another_server_is_skipped() -> None:
     """Two allocators stand for two servers: the second cannot get the first one's address."""
     first = PodIPAllocator(rng=random.Random(1))
     ip = first.allocate()
-    other, third = (
-        ("127.10.77.77", "127.10.77.78") if ip != "127.10.77.77" else ("127.10.77.79", "127.10.77.78")
-    )
+    other, third = _free_addresses(2, avoid={ip})  # free now, whatever else runs on this machine
     second = PodIPAllocator(rng=_Fixed([_offset(ip), _offset(other), _offset(third)]))
     try:
         assert second.allocate() == other

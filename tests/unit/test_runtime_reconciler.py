@@ -159,7 +159,12 @@ def test_a_gone_rollout_is_forgotten() -> None:
 
 
 def test_an_unsupported_rollout_gets_one_warning_not_a_crash() -> None:
-    rollout = make_rollout(strategy={"blueGreen": {"activeService": "web"}})
+    canary = {
+        "canaryService": "web-canary",
+        "stableService": "web",
+        "trafficRouting": {"istio": {"virtualService": {"name": "web"}}},
+    }
+    rollout = make_rollout(strategy={"canary": canary})
     api = FakeApi(rollout)
     r = reconciler(api, rollout)
     assert run(r.sync("ns/web")) is None

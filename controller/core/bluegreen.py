@@ -1,0 +1,827 @@
+"""The blue-green reconcile: ``plan_bluegreen(snapshot) -> Plan``.
+
+It follows Argo Rollouts' ``rolloutBlueGreen`` (rollout/bluegreen.go) and the parts of
+rollout/sync.go, replicaset.go, service.go, pause.go and analysis.go it calls, in their order:
+
+1. an invalid spec, or an ``activeService``/``previewService``/AnalysisTemplate that does not
+   exist, only sets the ``InvalidSpec`` condition (and looks again in 20 s, as Argo does: the
+   Service may simply not be created yet);
+2. the new ReplicaSet is created at 0 pods when missing (or its revision synced), and the
+   preview Service is pointed at it; a changed pod template then only resets the status;
+3. otherwise the ReplicaSets are reconciled: the one the active Service selects is kept at full
+   size, the new one is sized (``previewReplicaCount`` until promotion, then full), the others
+   are scaled down once their scale-down deadline passes (:mod:`.bluegreen_replicas`);
+4. the ``BlueGreenPause`` pause is added or lifted (``autoPromotionEnabled: false``,
+   ``autoPromotionSeconds``), then the active Service is switched to the new ReplicaSet -- only
+   once it is saturated: every pod available -- or back to the stable one on abort;
+5. pre- and post-promotion AnalysisRuns are reconciled (:mod:`.bluegreen_analysis`);
+6. the status is recomputed (selectors, stable ReplicaSet, replica counts of the active
+   ReplicaSet, conditions, phase) and diffed into a merge patch.
+
+``spec.paused`` (and an ``InconclusiveAnalysisRun`` pause) stop Service switches and pause
+handling; the new ReplicaSet is still created and sized, as in Argo.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from controller.api import Problem, Rollout, validate_rollout
+from controller.api import defaults as api_defaults
+from controller.api.problems import SpecError
+from controller.core import bluegreen_analysis as bga
+from controller.core import bluegreen_replicas as bgr
+from controller.core import conditions as c
+from controller.core import replicas as rmath
+from controller.core import restart, workload
+from controller.core.canary import MANAGED_BY_ANNOTATION
+from controller.core.canary_invalid import plan_invalid_spec
+from controller.core.canary_status import (
+    PauseContext,
+    format_selector,
+    paused_conditions,
+    rollout_conditions,
+    stuck_requeue,
+)
+from controller.core.hashing import POD_TEMPLATE_HASH_LABEL, pod_template_hash
+from controller.core.phase import calculate_phase
+from controller.core.plan import NORMAL, WARNING, Event, Plan, status_merge_patch
+from controller.core.podtemplate import templates_equal
+from controller.core.snapshot import (
+    DESIRED_REPLICAS_ANNOTATION,
+    REVISION_ANNOTATION,
+    RawObject,
+    Snapshot,
+    creation_key,
+    name_of,
+    new_replica_set,
+    pod_hash_of,
+    revision_of,
+    spec_replicas,
+    status_count,
+)
+
+#: Event reason and message when a Service's selector is switched (Argo's ``switchServiceSelector``)
+SWITCH_SERVICE_REASON: Final = "SwitchService"
+SWITCH_SERVICE_MESSAGE: Final = "Switched selector for service '{service}' from '{old}' to '{new}'"
+#: Warning event reason when an AnalysisRun cannot be built from its templates
+ANALYSIS_ERROR_REASON: Final = "AnalysisRunError"
+#: Argo requeues an invalid Rollout after 20 s: a referenced Service may not exist *yet*
+INVALID_SPEC_REQUEUE_SECONDS: Final = 20.0
+SERVICE_NOT_FOUND_MESSAGE: Final = 'services "{name}" not found'
+SERVICE_UNMATCHED_LABEL_MESSAGE: Final = 'Service "{service}" has unmatch label "{label}" in rollout'
+COMPLETED_MESSAGE: Final = "Completed blue-green update"
+ROLLBACK_WITHIN_DELAY_MESSAGE: Final = "Rollback to '{name}' within scaleDownDelay"
+
+
+def plan_bluegreen(snapshot: Snapshot) -> Plan:
+    """Plan one reconcile of a blue-green Rollout (``spec.strategy.blueGreen``).
+
+    Raises ``ValueError`` for a valid Rollout that is not blue-green.
+    """
+    problems = validate_rollout(snapshot.rollout)
+    if problems:
+        return _invalid(snapshot, problems)
+    if workload.workload_ref(snapshot.rollout) is not None:
+        resolved, problem = workload.resolve(snapshot.rollout, snapshot.workload)
+        if problem is None:
+            # the resolved template gets the checks a Rollout's own template gets
+            spec = {k: v for k, v in (resolved.get("spec") or {}).items() if k != "workloadRef"}
+            problems = validate_rollout({**resolved, "spec": spec})
+        if problem is not None or problems:
+            return _invalid(snapshot, [problem] if problem is not None else problems)
+        snapshot = dataclasses.replace(snapshot, rollout=resolved)
+    problems = referenced_problems(snapshot)
+    if problems:
+        return _invalid(snapshot, problems)
+    return _Reconcile(snapshot).run()
+
+
+def _invalid(snapshot: Snapshot, problems: list[Problem]) -> Plan:
+    return dataclasses.replace(
+        plan_invalid_spec(snapshot, problems), requeue_after=INVALID_SPEC_REQUEUE_SECONDS
+    )
+
+
+def referenced_problems(snapshot: Snapshot) -> list[Problem]:
+    """Argo's ``getRolloutReferencedResources`` + ``ValidateRolloutReferencedResources`` for
+    blue-green: the named Services exist, the AnalysisTemplates exist, each Service's selector
+    asks only for labels the pod template has, and no other Rollout manages the Service."""
+    rollout = snapshot.rollout
+    blue_green = ((rollout.get("spec") or {}).get("strategy") or {}).get("blueGreen") or {}
+    named = (
+        ("activeService", snapshot.active_service),
+        ("previewService", snapshot.preview_service),
+    )
+    problems: list[Problem] = []
+    for key, svc in named:
+        name = str(blue_green.get(key) or "")
+        if name and svc is None:
+            path = f"spec.strategy.blueGreen.{key}"
+            problems.append(Problem(path, SERVICE_NOT_FOUND_MESSAGE.format(name=name), value=name))
+    problems += bga.missing_templates(
+        rollout, snapshot.analysis_templates, snapshot.cluster_analysis_templates
+    )
+    labels = ((((rollout.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels")) or {}
+    owner = name_of(rollout)
+    for key, svc in named:
+        if svc is None or not blue_green.get(key):
+            continue
+        path, svc_name = f"spec.strategy.blueGreen.{key}", name_of(svc)
+        for label, value in sorted(((svc.get("spec") or {}).get("selector") or {}).items()):
+            if label != POD_TEMPLATE_HASH_LABEL and labels.get(label) != value:
+                message = SERVICE_UNMATCHED_LABEL_MESSAGE.format(service=svc_name, label=label)
+                problems.append(Problem(path, message, value=svc_name))
+        manager = ((svc.get("metadata") or {}).get("annotations") or {}).get(MANAGED_BY_ANNOTATION)
+        if manager is not None and manager != owner:
+            problems.append(
+                Problem(path, c.SERVICE_MANAGED_ELSEWHERE_MESSAGE.format(name=svc_name), value=svc_name)
+            )
+    return problems
+
+
+def _selector_hash(svc: RawObject | None) -> str | None:
+    """The Service's ``rollouts-pod-template-hash`` selector; ``None`` when it has none."""
+    selector = ((svc or {}).get("spec") or {}).get("selector") or {}
+    return None if POD_TEMPLATE_HASH_LABEL not in selector else str(selector[POD_TEMPLATE_HASH_LABEL] or "")
+
+
+def _merged(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """Two merge patches as one (``new`` wins)."""
+    result = dict(old)
+    for key, value in new.items():
+        before = result.get(key)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            result[key] = _merged(before, value)
+        else:
+            result[key] = value
+    return result
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+class _Reconcile:
+    """One reconcile's working state (Argo's ``rolloutContext``); discarded afterwards."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snap, self.now = snapshot, snapshot.now
+        raw = snapshot.rollout
+        try:
+            self.view = Rollout.from_dict(raw)
+        except SpecError as e:  # pragma: no cover - validate_rollout already rejected these
+            raise ValueError(str(e)) from e
+        blue_green = self.view.spec.strategy.blue_green
+        if blue_green is None:
+            raise ValueError("plan_bluegreen needs spec.strategy.blueGreen")
+        self.bg = blue_green
+        self.spec: Mapping[str, Any] = raw.get("spec") or {}
+        self.bg_raw: Mapping[str, Any] = (self.spec.get("strategy") or {}).get("blueGreen") or {}
+        self.replicas = self.view.spec.replicas
+        self.old_status: Mapping[str, Any] = raw.get("status") or {}
+        self.old_bg: Mapping[str, Any] = self.old_status.get("blueGreen") or {}
+        # Argo's c.rollout.Status: conditions written earlier in this reconcile land here
+        self.status: dict[str, Any] = copy.deepcopy(dict(self.old_status))
+        self.observed: dict[str, RawObject] = {name_of(rs): rs for rs in snapshot.replica_sets}
+        self.rss: dict[str, dict[str, Any]] = {
+            name: copy.deepcopy(dict(rs)) for name, rs in self.observed.items()
+        }
+        self.pause = PauseContext(self.old_status)
+        if (self.old_status.get("stableRS") or "") == (self.old_status.get("currentPodHash") or ""):
+            self.pause.remove_abort = self.pause.aborted()  # a fully promoted Rollout cannot be aborted
+        self.creates: list[dict[str, Any]] = []
+        self.scales: dict[str, int] = {}
+        self.deletes: list[str] = []
+        self.updates: dict[str, dict[str, Any]] = {}
+        self.selectors: list[tuple[str, dict[str, str]]] = []
+        self.events: list[Event] = []
+        self.requeue: float | None = None
+        self.analysis = bga.PromotionAnalysisOutcome()
+        runs = {name_of(r): r for r in snapshot.analysis_runs}
+        #: the current pre/post runs (the status names them until analysis is reconciled)
+        self.current_runs: dict[str, RawObject | None] = {
+            key: runs.get(str((self.old_bg.get(key) or {}).get("name") or ""))
+            for key in (bga.PRE_STATUS_KEY, bga.POST_STATUS_KEY)
+        }
+        self.abort_message = ""
+        self.pod_deletions: list[str] = []
+        self.restarted = False
+        template = self.spec.get("template") or {}
+        self.target_hash = pod_template_hash(template, self.old_status.get("collisionCount"))
+        self.new_name = self._find_new_rs(template)
+        stable_hash = str(self.old_status.get("stableRS") or "")
+        self.stable_name = next(
+            (n for n, rs in self._oldest_first() if stable_hash and pod_hash_of(rs) == stable_hash), None
+        )
+        if stable_hash and self.new_name is not None and pod_hash_of(self.new_rs) == stable_hash:
+            self.stable_name = self.new_name
+        #: the Services' hash selectors as this reconcile leaves them
+        self.active_hash = _selector_hash(snapshot.active_service)
+        self.preview_hash = _selector_hash(snapshot.preview_service)
+
+    # --- lookups ---------------------------------------------------------------------------
+    @property
+    def rollout(self) -> dict[str, Any]:
+        """The Rollout as Argo's ``c.rollout`` sees it now (status updated mid-reconcile)."""
+        return {**self.snap.rollout, "status": self.status}
+
+    @property
+    def new_rs(self) -> dict[str, Any] | None:
+        return self.rss.get(self.new_name) if self.new_name else None
+
+    @property
+    def stable_rs(self) -> dict[str, Any] | None:
+        return self.rss.get(self.stable_name) if self.stable_name else None
+
+    def _oldest_first(self) -> list[tuple[str, dict[str, Any]]]:
+        return sorted(self.rss.items(), key=lambda item: creation_key(item[1]))
+
+    def _by_hash(self, pod_hash: str | None) -> dict[str, Any] | None:
+        return next((rs for rs in self.rss.values() if pod_hash and pod_hash_of(rs) == pod_hash), None)
+
+    def _find_new_rs(self, template: Mapping[str, Any]) -> str | None:
+        """Argo's ``FindNewReplicaSet``: the hash first, then a template equal after defaults."""
+        for name, rs in self._oldest_first():
+            if pod_hash_of(rs) == self.target_hash:
+                return name
+        for name, rs in self._oldest_first():
+            if templates_equal(((rs.get("spec") or {}).get("template")) or {}, template):
+                return name
+        return None
+
+    def revision(self) -> int:
+        """The revision of the update in progress (the new ReplicaSet's)."""
+        new = self.new_rs
+        if new is not None and revision_of(new) > 0:
+            return revision_of(new)
+        return max((revision_of(rs) for rs in self.rss.values()), default=0) + 1
+
+    def new_hash(self) -> str:
+        return pod_hash_of(self.new_rs) if self.new_rs is not None else self.target_hash
+
+    def halt_progress(self) -> bool:
+        """Argo's ``haltProgress``: ``spec.paused``, or paused on an inconclusive AnalysisRun."""
+        return self.view.spec.paused or self.pause.condition(c.PAUSE_INCONCLUSIVE_ANALYSIS) is not None
+
+    def _requeue(self, seconds: float) -> None:
+        self.requeue = seconds if self.requeue is None else min(self.requeue, seconds)
+
+    def _patch_rs(self, name: str, patch: Mapping[str, Any]) -> None:
+        """Merge ``patch`` into this reconcile's merge patch for ReplicaSet ``name``."""
+        self.updates[name] = _merged(self.updates.get(name) or {}, patch)
+
+    # --- the reconcile ---------------------------------------------------------------------
+    def run(self) -> Plan:
+        if self.new_rs is None:
+            self.create_new_rs()
+        else:
+            self.sync_revision()
+        self.reconcile_preview_service()
+        old_hash = str(self.old_status.get("currentPodHash") or "")
+        if old_hash and old_hash != self.new_hash():  # Argo's CheckPodSpecChange
+            return self.sync_status(reset=True)
+        self.reconcile_restart()
+        self.reconcile_replica_sets()
+        self.reconcile_pause()
+        self.reconcile_active_service()
+        self.reconcile_analysis()
+        return self.sync_status(reset=False)
+
+    def create_new_rs(self) -> None:
+        """Argo's ``createDesiredReplicaSet``: revision n+1, at 0 pods (scaled up afterwards)."""
+        revision = max((revision_of(rs) for rs in self.rss.values()), default=0) + 1
+        rs = new_replica_set(self.snap.rollout, self.target_hash, revision)
+        name = name_of(rs)
+        self.creates.append(copy.deepcopy(rs))
+        self.rss[name] = rs
+        self.new_name = name
+        message = c.NEW_REPLICA_SET_DETAILED_MESSAGE.format(name=name, revision=revision)
+        self.events.append((NORMAL, c.NEW_REPLICA_SET_REASON, message))
+        self._set_progressing(c.NEW_REPLICA_SET_REASON, c.NEW_REPLICA_SET_MESSAGE.format(name=name))
+
+    def _set_progressing(self, reason: str, message: str) -> None:
+        new = {"type": c.PROGRESSING, "status": c.TRUE, "reason": reason, "message": message}
+        self.status["conditions"] = c.set_condition(self.status.get("conditions"), new, self.now)
+
+    def sync_revision(self) -> None:
+        """Argo's ``syncReplicaSetRevision``: a reused ReplicaSet (undo) becomes the newest
+        revision and gets the current ``minReadySeconds``; FoundNewReplicaSet when no progress
+        condition was ever written."""
+        new, name = self.new_rs, self.new_name
+        if new is None or name is None:
+            return
+        older = [revision_of(rs) for n, rs in self.rss.items() if n != name]
+        wanted = max(older, default=0) + 1
+        if older and revision_of(new) < wanted:
+            self._patch_rs(name, {"metadata": {"annotations": {REVISION_ANNOTATION: str(wanted)}}})
+            new.setdefault("metadata", {}).setdefault("annotations", {})[REVISION_ANNOTATION] = str(wanted)
+        min_ready = int(self.spec.get("minReadySeconds") or 0)
+        if int((new.get("spec") or {}).get("minReadySeconds") or 0) != min_ready:
+            self._patch_rs(name, {"spec": {"minReadySeconds": min_ready}})
+            new.setdefault("spec", {})["minReadySeconds"] = min_ready
+        if c.get_condition(self.status.get("conditions"), c.PROGRESSING) is None:
+            self._set_progressing(c.FOUND_NEW_RS_REASON, c.FOUND_NEW_RS_MESSAGE.format(name=name))
+
+    def switch_service(self, svc_name: str, svc: RawObject | None, pod_hash: str) -> None:
+        """Argo's ``switchServiceSelector``: set the hash selector (and the managed-by annotation)."""
+        if svc is None or not pod_hash:
+            return
+        current = _selector_hash(svc)
+        managed = MANAGED_BY_ANNOTATION in ((svc.get("metadata") or {}).get("annotations") or {})
+        if current == pod_hash and managed:
+            return
+        self.selectors.append((svc_name, {POD_TEMPLATE_HASH_LABEL: pod_hash}))
+        message = SWITCH_SERVICE_MESSAGE.format(service=svc_name, old=current or "", new=pod_hash)
+        self.events.append((NORMAL, SWITCH_SERVICE_REASON, message))
+
+    def reconcile_preview_service(self) -> None:
+        """Argo's ``reconcilePreviewService``: the preview Service follows the new ReplicaSet."""
+        if not self.bg.preview_service or self.halt_progress():
+            return
+        self.switch_service(self.bg.preview_service, self.snap.preview_service, self.new_hash())
+        if self.snap.preview_service is not None:
+            self.preview_hash = self.new_hash()
+
+    def reconcile_restart(self) -> None:
+        """Argo's ``RolloutPodRestarter`` with blue-green's ``maxUnavailable``."""
+        later = restart.seconds_until_restart(self.snap.rollout, self.now)
+        if later is not None:
+            self._requeue(later)
+        if self.snap.pods is None or not restart.needs_restart(self.snap.rollout, self.now):
+            return
+        if any(spec_replicas(rs) != status_count(rs, "availableReplicas") for rs in self.rss.values()):
+            return  # not every ReplicaSet is fully available yet
+        unavailable = self.bg_raw.get("maxUnavailable")
+        result = restart.plan_restart(
+            self.snap.rollout,
+            list(self.rss.values()),
+            self.snap.pods,
+            stable_name=self.stable_name,
+            new_name=self.new_name,
+            max_unavailable=rmath.max_unavailable_value(
+                replicas=self.replicas,
+                max_surge=None,
+                max_unavailable=rmath.DEFAULT_MAX_UNAVAILABLE if unavailable is None else unavailable,
+                blue_green=True,
+            ),
+            now=self.now,
+        )
+        self.pod_deletions.extend(result.delete_pods)
+        if result.finished:
+            self.restarted = True
+        else:
+            self._requeue(restart.RESTART_CHECK_SECONDS)
+
+    # --- ReplicaSets -------------------------------------------------------------------------
+    def _scale(self, rs: dict[str, Any], count: int) -> bool:
+        """Argo's ``scaleReplicaSetAndRecordEvent``: size and desired-replicas annotation; a full
+        scale-down also drops the scale-down deadline (unless an aborted update waits on it)."""
+        name, old = name_of(rs), spec_replicas(rs)
+        annotations = rs.setdefault("metadata", {}).setdefault("annotations", {})
+        if old == count and annotations.get(DESIRED_REPLICAS_ANNOTATION) == str(self.replicas):
+            return False
+        rs.setdefault("spec", {})["replicas"] = count
+        annotations[DESIRED_REPLICAS_ANNOTATION] = str(self.replicas)
+        self.scales[name] = count
+        if count == 0 and bgr.has_deadline(rs) and not self.delay_abort_scale_down():
+            self._patch_rs(name, bgr.REMOVE_DEADLINE_PATCH)
+        if old == count:
+            return False
+        role = "up" if count > old else "down"
+        message = c.SCALING_REPLICA_SET_MESSAGE.format(
+            role=role, name=name, revision=revision_of(rs), old=old, new=count
+        )
+        self.events.append((NORMAL, c.SCALING_REPLICA_SET_REASON, message))
+        return True
+
+    def delay_abort_scale_down(self) -> bool:
+        """Argo's ``shouldDelayScaleDownOnAbort``: aborted, a stable ReplicaSet to return to, and
+        ``abortScaleDownDelaySeconds`` is not 0 (0 keeps the new ReplicaSet up for good)."""
+        return (
+            self.pause.aborted()
+            and self.stable_rs is not None
+            and api_defaults.abort_scale_down_delay_seconds(self.view.spec) is not None
+        )
+
+    def reconcile_replica_sets(self) -> None:
+        """Argo's ``reconcileBlueGreenReplicaSets``."""
+        self.remove_scale_down_deadlines()
+        active = self._by_hash(self.active_hash) if self.active_hash is not None else None
+        if active is not None:  # reconcileBlueGreenStableReplicaSet: the active one stays full
+            self._scale(active, self.replicas)
+        self.reconcile_new_rs()
+        self.reconcile_other_rss()
+        self.cleanup_history()
+
+    def remove_scale_down_deadlines(self) -> None:
+        """Argo's ``removeScaleDownDeadlines``: the new and stable ReplicaSets have none (moving
+        back to a ReplicaSet within its delay keeps it)."""
+        names = []
+        if self.new_name is not None and not self.delay_abort_scale_down():
+            names.append(self.new_name)
+        if self.stable_name is not None and self.stable_name not in names:
+            names.append(self.stable_name)
+        for name in names:
+            if bgr.has_deadline(self.rss[name]):
+                self._patch_rs(name, bgr.REMOVE_DEADLINE_PATCH)
+
+    def reconcile_new_rs(self) -> None:
+        """Argo's ``reconcileNewReplicaSet``, with the scale-down of an aborted new ReplicaSet
+        after ``abortScaleDownDelaySeconds``."""
+        new = self.new_rs
+        if new is None:
+            return
+        count = rmath.new_rs_new_replicas(self.rollout, list(self.rss.values()), new)
+        if self.delay_abort_scale_down():
+            if bgr.has_deadline(new):
+                try:
+                    left = bgr.seconds_left(new, self.now)
+                except ValueError:
+                    left = 0.0  # unreadable: keep the size, as Argo does
+                if left is not None:
+                    if left > 0:
+                        self._requeue(left)
+                    return
+                count = 0
+            else:
+                delay = api_defaults.abort_scale_down_delay_seconds(self.view.spec) or 0
+                stable = self.stable_rs
+                if stable is not None and status_count(stable, "availableReplicas") == self.replicas:
+                    self._patch_rs(str(self.new_name), bgr.add_deadline_patch(self.now, delay))
+                    self._requeue(float(delay))
+                return  # the new ReplicaSet keeps its pods until the deadline is set and passes
+        self._scale(new, count)
+
+    def others(self) -> list[dict[str, Any]]:
+        """Every ReplicaSet but the new and the stable one."""
+        skip = {self.new_name, self.stable_name}
+        return [rs for name, rs in self.rss.items() if name not in skip]
+
+    def reconcile_other_rss(self) -> None:
+        """Argo's ``scaleDownOldReplicaSetsForBlueGreen`` (see :func:`.bluegreen_replicas.scale_down_old`)."""
+        if self.pause.condition(c.PAUSE_INCONCLUSIVE_ANALYSIS) is not None:
+            return
+        waits_for_post = (
+            self.bg.post_promotion_analysis is not None
+            and self.bg_raw.get("scaleDownDelaySeconds") is None
+            and not bga.skip_post_promotion(self.rollout, self.new_rs)
+        )
+        post = self.current_runs[bga.POST_STATUS_KEY]
+        if waits_for_post and (post is None or (post.get("status") or {}).get("phase") != "Successful"):
+            return
+        referenced = {
+            str(self.old_status.get("stableRS") or ""),
+            str(self.old_status.get("currentPodHash") or ""),
+            str(self.old_bg.get("activeSelector") or ""),
+            str(self.old_bg.get("previewSelector") or ""),
+            self.active_hash or "",
+            self.preview_hash or "",
+        }
+        result = bgr.scale_down_old(
+            self.others(),
+            referenced=frozenset(referenced - {""}),
+            replicas=self.replicas,
+            delay_seconds=self.bg.scale_down_delay_seconds,
+            revision_limit=self.bg.scale_down_delay_revision_limit,
+            now=self.now,
+        )
+        for name, patch in result.annotate.items():
+            self._patch_rs(name, patch)
+        for name, count in result.scale.items():
+            self._scale(self.rss[name], count)
+        if result.requeue is not None:
+            self._requeue(result.requeue)
+
+    def cleanup_history(self) -> None:
+        """Argo's ``reconcileRevisionHistoryLimit``: delete the oldest scaled-down others."""
+        others = sorted(self.others(), key=creation_key)
+        excess = len(others) - self.view.spec.revision_history_limit
+        for rs in others[: max(excess, 0)]:
+            if spec_replicas(rs) != 0 or status_count(rs, "replicas") != 0:
+                continue
+            if int((rs.get("metadata") or {}).get("generation") or 0) > status_count(
+                rs, "observedGeneration"
+            ):
+                continue
+            if (rs.get("metadata") or {}).get("deletionTimestamp"):
+                continue
+            self.deletes.append(name_of(rs))
+            del self.rss[name_of(rs)]
+
+    # --- pause and the active Service ---------------------------------------------------------
+    def ready_for_pause(self) -> bool:
+        return bgr.ready_for_pause(self.rollout, self.new_rs, list(self.rss.values()))
+
+    def fast_tracked(self) -> bool:
+        """Argo's ``isBlueGreenFastTracked``: no pause for a ReplicaSet still within its
+        scale-down delay, a full promotion, a first deploy, or an already active ReplicaSet."""
+        observed_new = self.observed.get(self.new_name or "")
+        return (
+            bgr.has_deadline(observed_new)
+            or bool(self.old_status.get("promoteFull"))
+            or self.active_hash is None
+            or self.active_hash == self.new_hash()
+        )
+
+    def needs_controller_pause(self) -> bool:
+        """Argo's ``needsBlueGreenControllerPause``."""
+        return not self.bg.auto_promotion_enabled or self.bg.auto_promotion_seconds > 0
+
+    def completed_pre_promotion_analysis(self) -> bool:
+        if self.bg.pre_promotion_analysis is None:
+            return True
+        run = self.current_runs[bga.PRE_STATUS_KEY]
+        return run is not None and (run.get("status") or {}).get("phase") == "Successful"
+
+    def completed_blue_green_pause(self) -> bool:
+        """Argo's ``CompletedBlueGreenPause``: a human promoted, or ``autoPromotionSeconds`` passed."""
+        if self.pause.add_reasons:
+            return False
+        if self.old_bg.get("scaleUpPreviewCheckPoint") or not self.needs_controller_pause():
+            return True
+        condition = self.pause.condition(c.PAUSE_BLUE_GREEN)
+        if self.bg.auto_promotion_enabled:
+            seconds = self.bg.auto_promotion_seconds
+            start = c.parse_time((condition or {}).get("startTime"))
+            return seconds == 0 or (
+                start is not None and _aware(self.now) > start + timedelta(seconds=seconds)
+            )
+        return bool(self.old_status.get("controllerPause")) and condition is None
+
+    def reconcile_pause(self) -> None:
+        """Argo's ``reconcileBlueGreenPause``."""
+        if self.old_status.get("abort") or not self.ready_for_pause() or self.halt_progress():
+            return
+        if (
+            self.fast_tracked()
+            or self.old_bg.get("scaleUpPreviewCheckPoint")
+            or not self.needs_controller_pause()
+        ):
+            self.pause.remove_reasons.append(c.PAUSE_BLUE_GREEN)
+            return
+        if not self.completed_pre_promotion_analysis():
+            return
+        condition = self.pause.condition(c.PAUSE_BLUE_GREEN)
+        if condition is None:
+            if not self.old_status.get("controllerPause"):
+                self.pause.add_reasons.append(c.PAUSE_BLUE_GREEN)
+                if self.bg.auto_promotion_enabled and self.bg.auto_promotion_seconds > 0:
+                    self._requeue(float(self.bg.auto_promotion_seconds))
+            return
+        if self.completed_blue_green_pause():
+            self.pause.remove_reasons.append(c.PAUSE_BLUE_GREEN)
+            return
+        start = c.parse_time(condition.get("startTime"))
+        if self.bg.auto_promotion_enabled and start is not None:
+            left = (
+                start + timedelta(seconds=self.bg.auto_promotion_seconds) - _aware(self.now)
+            ).total_seconds()
+            self._requeue(left if left > 0 else 1.0)
+
+    def reconcile_active_service(self) -> None:
+        """Argo's ``reconcileActiveService``: the switch waits for a saturated new ReplicaSet."""
+        if (
+            self.halt_progress()
+            or not self.ready_for_pause()
+            or not bga.is_saturated(self.rollout, self.new_rs)
+        ):
+            return
+        desired = self.active_hash or ""
+        if self.fast_tracked():
+            desired = self.new_hash()
+        if self.completed_blue_green_pause() and self.completed_pre_promotion_analysis():
+            desired = self.new_hash()
+        if self.old_status.get("abort"):
+            desired = str(self.old_status.get("stableRS") or "")
+        self.switch_service(self.bg.active_service, self.snap.active_service, desired)
+        if desired:
+            self.active_hash = desired
+
+    def reconcile_analysis(self) -> None:
+        """Argo's ``reconcileAnalysisRuns`` for blue-green (see :mod:`.bluegreen_analysis`)."""
+        skip = (
+            self.pause.aborted()
+            or bool(self.old_status.get("promoteFull"))
+            or bgr.has_deadline(self.observed.get(self.new_name or ""))
+            or not self.old_status.get("stableRS")
+        )
+        outcome = bga.reconcile_promotion_analysis(
+            bga.PromotionAnalysisInput(
+                rollout=self.rollout,
+                runs=self.snap.analysis_runs,
+                templates=self.snap.analysis_templates,
+                cluster_templates=self.snap.cluster_analysis_templates,
+                new_rs=self.new_rs,
+                stable_hash=str(self.old_status.get("stableRS") or ""),
+                replica_set_hashes=frozenset(pod_hash_of(rs) for rs in self.rss.values()),
+                revision=self.revision(),
+                skip=skip,
+            )
+        )
+        self.analysis = outcome
+        self.current_runs = {bga.PRE_STATUS_KEY: outcome.pre_run, bga.POST_STATUS_KEY: outcome.post_run}
+        self.events.extend(outcome.events)
+        if outcome.pause_inconclusive:
+            self.pause.add_reasons.append(c.PAUSE_INCONCLUSIVE_ANALYSIS)
+        if outcome.abort_message is not None:
+            self.abort_message = outcome.abort_message
+            if not self.pause.aborted():
+                self.pause.add_abort = True
+        if outcome.error is not None:
+            self.events.append((WARNING, ANALYSIS_ERROR_REASON, outcome.error))
+
+    # --- status ----------------------------------------------------------------------------
+    def rollback_within_window(self) -> bool:
+        """Argo's ``isRollbackWithinWindow`` (see the canary planner)."""
+        window = self.view.spec.rollback_window_revisions
+        if not window or window <= 0 or self.new_name is None or self.stable_name is None:
+            return False
+        observed = {name: creation_key(rs) for name, rs in self.observed.items()}
+        new_key, stable_key = observed.get(self.new_name), observed.get(self.stable_name)
+        if new_key is None or stable_key is None or not new_key < stable_key:
+            return False
+        return sum(1 for key in observed.values() if new_key < key < stable_key) < window
+
+    def sync_status(self, *, reset: bool) -> Plan:
+        """Argo's ``syncRolloutStatusBlueGreen`` then ``persistRolloutStatus``."""
+        all_rss = list(self.rss.values())
+        conditions = c.remove_condition(self.status.get("conditions"), c.INVALID_SPEC)
+        current, stable = self.new_hash(), str(self.old_status.get("stableRS") or "")
+        status: dict[str, Any] = {
+            "currentPodHash": current,
+            "replicas": sum(status_count(rs, "replicas") for rs in all_rss),
+            "updatedReplicas": status_count(self.new_rs, "replicas"),
+            "readyReplicas": sum(status_count(rs, "readyReplicas") for rs in all_rss),
+            "stableRS": stable,
+            "conditions": paused_conditions(self.rollout, conditions, self.now),
+            "promoteFull": current != stable and bool(self.old_status.get("promoteFull")),
+            "canary": {},
+            "blueGreen": {} if reset else self.analysis.statuses(),
+        }
+        for key in ("collisionCount", "restartedAt", "workloadObservedGeneration"):
+            if self.old_status.get(key) is not None:
+                status[key] = self.old_status[key]
+        if reset:  # Argo's resetRolloutStatus
+            self.pause.clear = self.pause.remove_abort = self.restarted = True
+            status["promoteFull"] = False
+        if self.old_status.get("promoteFull") or self.rollback_within_window():
+            self.pause.clear = self.pause.remove_abort = True
+        # Go omits the empty fields of status.blueGreen
+        blue_green = status["blueGreen"]
+        for key, value in (("previewSelector", self.preview_hash), ("activeSelector", self.active_hash)):
+            if value:
+                blue_green[key] = value
+        reason = self.should_full_promote(status)
+        if reason:
+            self.promote_stable(status, reason)
+        elif not reset and self.scale_up_preview_check_point():
+            blue_green["scaleUpPreviewCheckPoint"] = True
+        active = self._by_hash(blue_green.get("activeSelector"))
+        if active is not None:
+            status["HPAReplicas"] = status_count(active, "replicas")
+            status["selector"] = format_selector((active.get("spec") or {}).get("selector") or {})
+            status["availableReplicas"] = status_count(active, "availableReplicas")
+            status["readyReplicas"] = status_count(active, "readyReplicas")
+        else:
+            status["HPAReplicas"] = status["replicas"]
+            status["selector"] = format_selector(self.spec.get("selector") or {})
+            status["availableReplicas"] = sum(status_count(rs, "availableReplicas") for rs in all_rss)
+        return self.persist(status, active)
+
+    def should_full_promote(self, status: Mapping[str, Any]) -> str:
+        """Argo's ``shouldFullPromote`` for blue-green: why the new ReplicaSet becomes stable now."""
+        active = status["blueGreen"].get("activeSelector") or ""
+        if self.stable_rs is None or not active:
+            return "Initial deploy"
+        if active != status["currentPodHash"]:
+            return ""
+        if self.old_status.get("promoteFull"):
+            return "Full promotion requested"
+        if self.rollback_within_window():
+            return "Rollback within window"
+        if self.pause.aborted():
+            return ""
+        if self.bg.post_promotion_analysis is not None:
+            if bgr.has_deadline(self.observed.get(self.new_name or "")):
+                return ROLLBACK_WITHIN_DELAY_MESSAGE.format(name=self.new_name)
+            post = self.current_runs[bga.POST_STATUS_KEY]
+            if post is None or (post.get("status") or {}).get("phase") != "Successful":
+                return ""
+        return COMPLETED_MESSAGE
+
+    def promote_stable(self, status: dict[str, Any], reason: str) -> None:
+        """Argo's ``promoteStable``: the current hash becomes stable; pauses and abort end."""
+        self.pause.clear = self.pause.remove_abort = True
+        status["promoteFull"] = False
+        status["blueGreen"].pop("scaleUpPreviewCheckPoint", None)
+        if status["stableRS"] != status["currentPodHash"]:
+            status["stableRS"] = status["currentPodHash"]
+            message = c.ROLLOUT_COMPLETED_MESSAGE.format(
+                revision=self.revision(), pod_hash=status["currentPodHash"], detail=reason
+            )
+            self.events.append((NORMAL, c.ROLLOUT_COMPLETED_REASON, message))
+
+    def scale_up_preview_check_point(self) -> bool:
+        """Argo's ``calculateScaleUpPreviewCheckPoint``: set (for good, until promoted or the
+        template changes) once the preview is up at ``previewReplicaCount`` and the pause and the
+        pre-promotion analysis are done; then the new ReplicaSet scales to full size."""
+        preview = self.bg.preview_replica_count
+        if preview is None:
+            return False
+        if self.old_bg.get("scaleUpPreviewCheckPoint"):
+            return True
+        if not self.completed_pre_promotion_analysis() or not self.completed_blue_green_pause():
+            return False
+        return preview == status_count(self.new_rs, "availableReplicas")
+
+    def persist(self, status: dict[str, Any], active: RawObject | None) -> Plan:
+        """Conditions, pause bookkeeping, phase, and the diff against the observed status."""
+        if self.restarted:
+            restart_at = self.spec.get("restartAt")
+            if restart_at is None:
+                status.pop("restartedAt", None)
+            else:
+                status["restartedAt"] = restart_at
+        if workload.workload_ref(self.snap.rollout) is not None and self.snap.workload is not None:
+            status["workloadObservedGeneration"] = workload.generation(self.snap.workload)
+        else:
+            status.pop("workloadObservedGeneration", None)
+        status["observedGeneration"] = str((self.snap.rollout.get("metadata") or {}).get("generation") or 0)
+        # Available: blue-green asks for a saturated active ReplicaSet, not a pod count
+        saturated = bga.is_saturated(self.rollout, active)
+        conds, events, add_abort = rollout_conditions(
+            self.rollout,
+            status,
+            abort_message=self.abort_message,
+            aborted=self.pause.aborted(),
+            new_rs_name=self.new_name,
+            all_available=self.replicas if saturated else -1,
+            revision=self.revision(),
+            now=self.now,
+        )
+        status["conditions"] = conds
+        self.events.extend(events)
+        self.pause.add_abort = self.pause.add_abort or add_abort
+        self.pause.apply(status, self.now)
+        phase, message = calculate_phase({"spec": self.spec, "status": status})
+        status["phase"], status["message"] = str(phase), message
+        patch = status_merge_patch(self.old_status, status)
+        # Argo checks for a stuck rollout only when the status is unchanged (a patch re-syncs)
+        stuck = stuck_requeue(self.snap.rollout, status, self.now) if patch is None else None
+        requeue = stuck if self.requeue is None else min(self.requeue, stuck or self.requeue)
+        if patch is not None:
+            self._state_change_events(status)
+        annotations = self.rollout_annotations()
+        return Plan(
+            create_replica_sets=tuple(self.creates),
+            scale=tuple(self.scales.items()),
+            delete_replica_sets=tuple(self.deletes),
+            service_selectors=tuple(self.selectors),
+            status_patch=patch,
+            events=tuple(self.events),
+            requeue_after=requeue,
+            update_replica_sets=tuple((name, patch) for name, patch in self.updates.items()),
+            delete_pods=tuple(self.pod_deletions),
+            workload_scale=workload.scale_down_target(
+                self.snap.rollout,
+                self.snap.workload,
+                self.new_rs,
+                phase=status["phase"],
+                ready_replicas=int(status.get("readyReplicas") or 0),
+            ),
+            rollout_annotations=annotations,
+            create_analysis_runs=tuple(self.analysis.create),
+            terminate_analysis_runs=tuple(self.analysis.terminate),
+            delete_analysis_runs=tuple(self.analysis.delete),
+        )
+
+    def rollout_annotations(self) -> dict[str, str | None] | None:
+        """The workload-generation and ``rollout.argoproj.io/revision`` annotations (Argo's
+        ``setRolloutRevision``, with its RolloutUpdated event)."""
+        patch = dict(workload.annotation_patch(self.snap.rollout, self.snap.workload) or {})
+        annotations = (self.snap.rollout.get("metadata") or {}).get("annotations") or {}
+        if annotations.get(REVISION_ANNOTATION) != str(self.revision()):
+            patch[REVISION_ANNOTATION] = str(self.revision())
+            message = c.ROLLOUT_UPDATED_MESSAGE.format(revision=self.revision())
+            self.events.append((NORMAL, c.ROLLOUT_UPDATED_REASON, message))
+        return patch or None
+
+    def _state_change_events(self, status: Mapping[str, Any]) -> None:
+        """Argo's ``sendStateChangeEvents``: RolloutPaused / RolloutResumed."""
+        was = bool(self.old_status.get("pauseConditions"))
+        now_paused = bool(status.get("pauseConditions"))
+        if was == now_paused:
+            return
+        if now_paused:
+            reason = status["pauseConditions"][0]["reason"]
+            self.events.append((NORMAL, c.ROLLOUT_PAUSED_REASON, f"{c.ROLLOUT_PAUSED_MESSAGE} ({reason})"))
+        elif not status.get("abortedAt"):
+            self.events.append((NORMAL, c.ROLLOUT_RESUMED_REASON, c.ROLLOUT_RESUMED_MESSAGE))
+
+
+__all__ = ["plan_bluegreen", "referenced_problems"]

@@ -1,0 +1,334 @@
+"""The AnalysisRuns of a blue-green Rollout: pre-promotion and post-promotion analysis (pure).
+
+Follows Argo Rollouts' ``reconcileAnalysisRuns`` for ``strategy.blueGreen`` (rollout/analysis.go):
+
+- the *current* runs are those named in ``status.blueGreen.prePromotionAnalysisRunStatus`` and
+  ``postPromotionAnalysisRunStatus``; every other run the Rollout controls is terminated
+  (``spec.terminate``) and collected beyond ``spec.analysis.successfulRunHistoryLimit`` /
+  ``unsuccessfulRunHistoryLimit`` (5 each), or when its ReplicaSet is gone;
+- while aborted, promoted in full, on the first deploy, or moving back to a ReplicaSet still
+  inside its scale-down delay, no run is created and every run still going is terminated;
+- ``prePromotionAnalysis`` runs (``rollout-type: PrePromotion``, name ``...-pre``) once the new
+  ReplicaSet is saturated at its preview size while the active Service still points elsewhere;
+  the switch waits for it to be Successful (:func:`skip_pre_promotion`);
+- ``postPromotionAnalysis`` runs (``PostPromotion``, ``...-post``) once the active Service
+  points at the saturated new ReplicaSet and it is not stable yet (:func:`skip_post_promotion`);
+  it must be Successful before the new ReplicaSet becomes stable;
+- a current run that is Failed or Error aborts the Rollout with the run's message; one that is
+  Inconclusive pauses it with ``InconclusiveAnalysisRun``; a promote after an inconclusive run,
+  or a retry after an abort, makes a new run (named with a ``.1``, ``.2`` suffix);
+- a change of a current run's phase records an ``AnalysisRun<Phase>`` event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from controller.analysis.build import (
+    POST_PROMOTION,
+    PRE_PROMOTION,
+    BuildError,
+    build_analysis_run,
+    collision_name,
+)
+from controller.api import Problem
+from controller.core import conditions as c
+from controller.core.canary_analysis import (
+    COMPLETED_PHASES,
+    INSTANCE_ID_LABEL,
+    analysis_status,
+    history_deletions,
+    needs_new_run,
+    run_message,
+    run_phase,
+)
+from controller.core.plan import NORMAL, WARNING, Event
+from controller.core.snapshot import (
+    DESIRED_REPLICAS_ANNOTATION,
+    REVISION_ANNOTATION,
+    RawObject,
+    name_of,
+    pod_hash_of,
+    spec_replicas,
+    status_count,
+)
+
+PRE_STATUS_KEY: Final = "prePromotionAnalysisRunStatus"
+POST_STATUS_KEY: Final = "postPromotionAnalysisRunStatus"
+_KEYS: Final = (("prePromotionAnalysis", PRE_STATUS_KEY), ("postPromotionAnalysis", POST_STATUS_KEY))
+
+
+def _blue_green(rollout: Mapping[str, Any]) -> Mapping[str, Any]:
+    return ((rollout.get("spec") or {}).get("strategy") or {}).get("blueGreen") or {}
+
+
+def template_refs(rollout: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """Every ``templates[]`` entry of the pre- and post-promotion analysis, with its JSON path."""
+    refs: list[tuple[str, Mapping[str, Any]]] = []
+    for key, _ in _KEYS:
+        analysis = _blue_green(rollout).get(key)
+        if isinstance(analysis, Mapping):
+            base = f"spec.strategy.blueGreen.{key}.templates"
+            refs += [
+                (f"{base}[{j}]", t)
+                for j, t in enumerate(analysis.get("templates") or ())
+                if isinstance(t, Mapping)
+            ]
+    return refs
+
+
+def missing_templates(
+    rollout: Mapping[str, Any],
+    templates: Mapping[str, RawObject],
+    cluster_templates: Mapping[str, RawObject],
+) -> list[Problem]:
+    """Argo's ``ValidateRolloutReferencedResources`` for blue-green analysis: every template exists."""
+    problems = []
+    for path, ref in template_refs(rollout):
+        name = str(ref.get("templateName") or "")
+        if ref.get("clusterScope"):
+            if name not in cluster_templates:
+                message = f'ClusterAnalysisTemplate "{name}" not found'
+                problems.append(Problem(f"{path}.templateName", message, value=name))
+        elif name not in templates:
+            problems.append(
+                Problem(f"{path}.templateName", f'AnalysisTemplate "{name}" not found', value=name)
+            )
+    return problems
+
+
+def is_saturated(rollout: Mapping[str, Any], rs: RawObject | None) -> bool:
+    """Argo's ``annotations.IsSaturated``: the ReplicaSet is sized for the whole Rollout (spec and
+    desired-replicas annotation) and every pod is available."""
+    if rs is None:
+        return False
+    replicas = (rollout.get("spec") or {}).get("replicas")
+    wanted = 1 if replicas is None else int(replicas)
+    desired = ((rs.get("metadata") or {}).get("annotations") or {}).get(DESIRED_REPLICAS_ANNOTATION)
+    try:
+        desired_count = int(str(desired))
+    except ValueError:
+        return False
+    return (
+        spec_replicas(rs) == wanted
+        and desired_count == wanted
+        and status_count(rs, "availableReplicas") == wanted
+    )
+
+
+def skip_pre_promotion(rollout: Mapping[str, Any], new_rs: RawObject | None) -> bool:
+    """Argo's ``skipPrePromotionAnalysisRun``: the new ReplicaSet is stable or already active, this
+    is the first deploy, or the new ReplicaSet is not yet fully up at its preview size."""
+    current = pod_hash_of(new_rs)
+    status = rollout.get("status") or {}
+    active = str((status.get("blueGreen") or {}).get("activeSelector") or "")
+    if not current or status.get("stableRS") == current or not active or active == current:
+        return True
+    preview = _blue_green(rollout).get("previewReplicaCount")
+    if preview is not None and new_rs is not None:
+        count = int(preview)
+        return spec_replicas(new_rs) != count or status_count(new_rs, "availableReplicas") != count
+    return not is_saturated(rollout, new_rs)
+
+
+def skip_post_promotion(rollout: Mapping[str, Any], new_rs: RawObject | None) -> bool:
+    """Argo's ``skipPostPromotionAnalysisRun``: the new ReplicaSet is stable, not active yet, or
+    not saturated."""
+    current = pod_hash_of(new_rs)
+    status = rollout.get("status") or {}
+    active = str((status.get("blueGreen") or {}).get("activeSelector") or "")
+    return (
+        not current
+        or status.get("stableRS") == current
+        or active != current
+        or not is_saturated(rollout, new_rs)
+    )
+
+
+@dataclass(frozen=True)
+class PromotionAnalysisInput:
+    """What :func:`reconcile_promotion_analysis` needs to know about the Rollout this reconcile."""
+
+    #: the Rollout as observed (its status is the last one written)
+    rollout: Mapping[str, Any]
+    runs: tuple[RawObject, ...]
+    templates: Mapping[str, RawObject]
+    cluster_templates: Mapping[str, RawObject]
+    new_rs: RawObject | None
+    stable_hash: str
+    #: every hash of the Rollout's ReplicaSets (runs of other hashes are deleted)
+    replica_set_hashes: frozenset[str]
+    revision: int
+    #: aborted, promoting in full, moving back to a ReplicaSet within its scale-down delay, or
+    #: the first deploy: no run is made and every running one is terminated
+    skip: bool
+
+
+@dataclass
+class PromotionAnalysisOutcome:
+    """What the runs mean for this reconcile, and what to write."""
+
+    pre_run: RawObject | None = None
+    post_run: RawObject | None = None
+    create: list[dict[str, Any]] = field(default_factory=list)
+    terminate: list[str] = field(default_factory=list)
+    delete: list[str] = field(default_factory=list)
+    #: add the InconclusiveAnalysisRun pause
+    pause_inconclusive: bool = False
+    #: abort, with this message (a Failed or Error run's)
+    abort_message: str | None = None
+    events: list[Event] = field(default_factory=list)
+    #: a run could not be built (should not happen once templates are validated)
+    error: str | None = None
+
+    def statuses(self) -> dict[str, dict[str, str]]:
+        """The ``status.blueGreen`` run fields (``RolloutAnalysisRunStatus``) for the current runs."""
+        found = {
+            PRE_STATUS_KEY: analysis_status(self.pre_run),
+            POST_STATUS_KEY: analysis_status(self.post_run),
+        }
+        return {k: v for k, v in found.items() if v is not None}
+
+
+class _Runs:
+    def __init__(self, data: PromotionAnalysisInput, out: PromotionAnalysisOutcome) -> None:
+        self.data, self.out = data, out
+        self.status: Mapping[str, Any] = data.rollout.get("status") or {}
+        bg_status = self.status.get("blueGreen") or {}
+        self.by_name = {name_of(r): r for r in data.runs}
+        self.taken = set(self.by_name)
+        self.current = {
+            key: self.by_name.get(str((bg_status.get(key) or {}).get("name") or "")) for _, key in _KEYS
+        }
+
+    def cancel(self, run: RawObject | None) -> None:
+        """Argo's ``cancelAnalysisRuns`` for one run: terminate it unless done or terminating."""
+        if run is None or run_phase(run) in COMPLETED_PHASES or (run.get("spec") or {}).get("terminate"):
+            return
+        if name_of(run) not in self.out.terminate:
+            self.out.terminate.append(name_of(run))
+
+    def create(self, analysis: Mapping[str, Any], run_type: str) -> RawObject | None:
+        rollout = dict(self.data.rollout)
+        meta = dict(rollout.get("metadata") or {})
+        meta["annotations"] = {
+            **(meta.get("annotations") or {}),
+            REVISION_ANNOTATION: str(self.data.revision),
+        }
+        rollout["metadata"] = meta
+        try:
+            run = build_analysis_run(
+                rollout,
+                analysis,
+                self.data.templates,
+                self.data.cluster_templates,
+                run_type=run_type,
+                latest_hash=pod_hash_of(self.data.new_rs),
+                stable_hash=self.data.stable_hash or None,
+                instance_id=str((meta.get("labels") or {}).get(INSTANCE_ID_LABEL) or ""),
+            )
+        except BuildError as e:
+            self.out.error = str(e)
+            return None
+        base = str(run["metadata"]["name"])
+        name, attempt = base, 0
+        while name in self.taken:
+            attempt += 1
+            name = collision_name(base, attempt)
+        run["metadata"]["name"] = name
+        self.taken.add(name)
+        self.out.create.append(run)
+        return run
+
+    def judge(self, run: RawObject | None) -> None:
+        """Argo's ``setPauseOrAbort``."""
+        phase = run_phase(run)
+        if phase == "Inconclusive":
+            self.out.pause_inconclusive = True
+        elif phase in ("Failed", "Error"):
+            self.out.abort_message = run_message(run) or f"AnalysisRun '{name_of(run)}' {phase}"
+
+    def reconcile(self, spec_key: str, status_key: str) -> RawObject | None:
+        """Argo's ``reconcilePrePromotionAnalysisRun`` / ``reconcilePostPromotionAnalysisRun``."""
+        current = self.current[status_key]
+        analysis = _blue_green(self.data.rollout).get(spec_key)
+        if not isinstance(analysis, Mapping):
+            self.cancel(current)
+            return None
+        skip = skip_pre_promotion if status_key == PRE_STATUS_KEY else skip_post_promotion
+        if skip(self.data.rollout, self.data.new_rs):
+            self.cancel(current)
+            return current
+        reasons = {p.get("reason") for p in self.status.get("pauseConditions") or ()}
+        if c.PAUSE_INCONCLUSIVE_ANALYSIS in reasons:
+            return current
+        if needs_new_run(current, self.status):
+            return self.create(analysis, PRE_PROMOTION if status_key == PRE_STATUS_KEY else POST_PROMOTION)
+        return current
+
+
+def reconcile_promotion_analysis(data: PromotionAnalysisInput) -> PromotionAnalysisOutcome:
+    """What the Rollout's AnalysisRuns ask for this reconcile (see the module docstring)."""
+    out = PromotionAnalysisOutcome()
+    runs = _Runs(data, out)
+    pre, post = runs.current[PRE_STATUS_KEY], runs.current[POST_STATUS_KEY]
+    if data.skip:
+        current_names = {name_of(r) for r in (pre, post) if r is not None}
+        for run in [
+            *(r for r in (pre, post) if r is not None),
+            *(r for r in data.runs if name_of(r) not in current_names),
+        ]:
+            runs.cancel(run)
+        out.pre_run, out.post_run = pre, post
+        return out
+    out.pre_run = runs.reconcile("prePromotionAnalysis", PRE_STATUS_KEY)
+    runs.judge(out.pre_run)
+    out.post_run = runs.reconcile("postPromotionAnalysis", POST_STATUS_KEY)
+    runs.judge(out.post_run)
+    keep = {name_of(r) for r in (out.pre_run, out.post_run) if r is not None}
+    others = [r for r in data.runs if name_of(r) not in keep]
+    for run in others:
+        runs.cancel(run)
+    spec_analysis = (data.rollout.get("spec") or {}).get("analysis") or {}
+    out.delete = history_deletions(
+        [r for r in others if name_of(r) not in out.terminate],
+        data.replica_set_hashes,
+        int(spec_analysis.get("successfulRunHistoryLimit", 5)),
+        int(spec_analysis.get("unsuccessfulRunHistoryLimit", 5)),
+    )
+    bg_status = (data.rollout.get("status") or {}).get("blueGreen") or {}
+    out.events += _phase_change(bg_status.get(POST_STATUS_KEY), out.post_run, POST_PROMOTION)
+    out.events += _phase_change(bg_status.get(PRE_STATUS_KEY), out.pre_run, PRE_PROMOTION)
+    return out
+
+
+def _phase_change(previous: Mapping[str, Any] | None, run: RawObject | None, kind: str) -> list[Event]:
+    """Argo's ``emitAnalysisRunStatusChanges``: an ``AnalysisRun<Phase>`` event when the current
+    run of a kind is new or its phase changed."""
+    phase = run_phase(run)
+    if run is None or not phase:
+        return []
+    if previous is not None and not (
+        previous.get("name") == name_of(run) and previous.get("status") != phase
+    ):
+        return []
+    before = str(previous.get("status") or "") if previous is not None else "NoPreviousStatus"
+    type_ = WARNING if phase in ("Failed", "Error") else NORMAL
+    message = f"{kind} Analysis Run '{name_of(run)}' Status New: '{phase}' Previous: '{before}'"
+    return [(type_, f"AnalysisRun{phase}", message)]
+
+
+__all__ = [
+    "POST_STATUS_KEY",
+    "PRE_STATUS_KEY",
+    "PromotionAnalysisInput",
+    "PromotionAnalysisOutcome",
+    "is_saturated",
+    "missing_templates",
+    "reconcile_promotion_analysis",
+    "skip_post_promotion",
+    "skip_pre_promotion",
+    "template_refs",
+]
