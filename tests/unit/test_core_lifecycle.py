@@ -128,7 +128,10 @@ def test_workload_ref_takes_template_and_selector_from_the_deployment() -> None:
     rs = plan.create_replica_sets[0]
     assert rs["spec"]["template"]["spec"]["containers"][0]["image"] == "demo:blue"
     assert rs["metadata"]["name"] == f"frontend-{hash_of('demo:blue')}"
-    assert plan.rollout_annotations == {WORKLOAD_GENERATION_ANNOTATION: "1", "rollout.argoproj.io/revision": "1"}
+    assert plan.rollout_annotations == {
+        WORKLOAD_GENERATION_ANNOTATION: "1",
+        "rollout.argoproj.io/revision": "1",
+    }
     assert plan.workload_scale is None  # scaleDown defaults to never
     world.reconcile()
     assert world.status["workloadObservedGeneration"] == "1"
