@@ -109,6 +109,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     command = [sys.executable, "-m", "localcluster", "serve", "--state-dir", str(args.state_dir.resolve())]
     if args.port is not None:
         command += ["--port", str(args.port)]
+    if args.ingress_port is not None:
+        command += ["--ingress-port", str(args.ingress_port)]
     with open(paths.log, "ab") as log_file:
         proc = subprocess.Popen(
             command,
@@ -127,6 +129,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         info = read_server_info(paths)
         if info and info.get("pid") == proc.pid and _ready(str(info["url"]), paths):
             print(f"localcluster is running at {info['url']} (pid {proc.pid})")
+            if info.get("ingressUrl"):
+                print(f"ingress (class nginx): {info['ingressUrl']}")
             print(f"kubeconfig: {paths.kubeconfig}")
             print(f"  export KUBECONFIG={paths.kubeconfig}")
             return 0
@@ -149,7 +153,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        asyncio.run(serve(args.state_dir, port=args.port))
+        asyncio.run(serve(args.state_dir, port=args.port, ingress_port=args.ingress_port))
     except AlreadyRunningError as e:
         raise CliError(str(e)) from e
     except OSError as e:
@@ -196,6 +200,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             started=info.get("started"),
             ready=_ready(str(info["url"]), paths),
             kubeconfig=str(paths.kubeconfig),
+            ingressUrl=info.get("ingressUrl"),
+            ingressPort=info.get("ingressPort"),
         )
     if args.output == "json":
         print(json.dumps(status, indent=2))
@@ -204,6 +210,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         print(f"localcluster is running at {info['url']} (pid {info['pid']}, since {info.get('started')})")
         print(f"state: {paths.root}")
+        if info.get("ingressUrl"):
+            print(f"ingress (class nginx): {info['ingressUrl']}")
         print(f"objects: {status['objects']}")
         for resource, n in sorted(counts.items()):
             print(f"  {resource.lstrip('/') or resource}: {n}")
@@ -329,6 +337,12 @@ def parser(prog: str = "localcluster") -> argparse.ArgumentParser:
     up.add_argument(
         "--port", type=int, default=None, help="port on 127.0.0.1 (default: the last one, or any free)"
     )
+    up.add_argument(
+        "--ingress-port",
+        type=int,
+        default=None,
+        help="port on 127.0.0.1 for Ingress traffic (class nginx; default: the last one, or any free)",
+    )
     up.add_argument("--foreground", action="store_true", help="run in the foreground until Ctrl-C")
     up.add_argument("--timeout", type=float, default=30.0, help="seconds to wait until it is ready")
     up.add_argument("-v", "--verbose", action="store_true", help="log every request (with --foreground)")
@@ -345,6 +359,7 @@ def parser(prog: str = "localcluster") -> argparse.ArgumentParser:
     _prometheus_parser(sub, common)
     srv = sub.add_parser("serve", parents=[common], help="run the server in the foreground")
     srv.add_argument("--port", type=int, default=None)
+    srv.add_argument("--ingress-port", type=int, default=None)
     srv.add_argument("-v", "--verbose", action="store_true")
     srv.set_defaults(func=cmd_serve)
     return p

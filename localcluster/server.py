@@ -6,7 +6,7 @@ Everything it keeps lives in a state directory:
 - ``token``        the bearer token clients must send (mode 0600)
 - ``ca.crt``, ``server.crt``, ``server.key``  the cluster's CA and serving certificate
 - ``kubeconfig``   a kubeconfig with the context ``localcluster`` (mode 0600)
-- ``server.json``  pid, address and start time of the running server
+- ``server.json``  pid, address and start time of the running server, and its Ingress port
 - ``server.log``   what a background server printed
 - ``lock``         held by the running server, so one state directory has one server
 """
@@ -42,6 +42,7 @@ from localcluster.controllers.job import JobController
 from localcluster.controllers.replicaset import ReplicaSetController
 from localcluster.kubelet.kubelet import Kubelet
 from localcluster.pki import Pki
+from localcluster.proxy.ingress import IngressProxy
 from localcluster.proxy.services import ServiceProxy
 from localcluster.store import Store
 
@@ -142,13 +143,14 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
-def _choose_port(paths: StatePaths, host: str, port: int | None) -> int:
-    """The given port; else the previous run's, so kubeconfigs stay valid; else a free one."""
+def _choose_port(paths: StatePaths, host: str, port: int | None, *, key: str = "port") -> int:
+    """The given port; else the previous run's (``server.json[key]``), so kubeconfigs and
+    URLs stay valid; else a free one."""
     if port is not None:
         return port
     previous = read_server_info(paths)
-    if previous and isinstance(previous.get("port"), int) and _port_free(host, previous["port"]):
-        return int(previous["port"])
+    if previous and isinstance(previous.get(key), int) and _port_free(host, previous[key]):
+        return int(previous[key])
     return 0
 
 
@@ -167,10 +169,10 @@ def acquire_lock(paths: StatePaths) -> IO[str]:
     return handle
 
 
-def controllers(objects: Objects, state_dir: Path) -> list[Controller]:
-    """The built-in controllers, the kubelet and the Service proxies, in start order."""
+def controllers(objects: Objects, state_dir: Path, ingress: IngressProxy | None = None) -> list[Controller]:
+    """The built-in controllers, the kubelet, the Service proxies and the ingress proxy, in start order."""
     kubelet = Kubelet(objects, state_dir=state_dir)
-    return [
+    started: list[Controller] = [
         kubelet,
         ReplicaSetController(objects),
         DeploymentController(objects),
@@ -178,6 +180,7 @@ def controllers(objects: Objects, state_dir: Path) -> list[Controller]:
         JobController(objects),
         ServiceProxy(objects),
     ]
+    return started + ([ingress] if ingress is not None else [])
 
 
 def build(store: Store) -> Objects:
@@ -191,7 +194,9 @@ def build(store: Store) -> Objects:
     return objects
 
 
-async def serve(state_dir: Path, *, host: str = "127.0.0.1", port: int | None = None) -> None:
+async def serve(
+    state_dir: Path, *, host: str = "127.0.0.1", port: int | None = None, ingress_port: int | None = None
+) -> None:
     """Run until SIGTERM or SIGINT."""
     if not state_dir.exists():  # an existing directory keeps the permissions its owner gave it
         state_dir.mkdir(parents=True, mode=0o700)
@@ -213,6 +218,12 @@ async def serve(state_dir: Path, *, host: str = "127.0.0.1", port: int | None = 
     await runner.setup()
     await web.SockSite(runner, sock, ssl_context=pki.server_context()).start()
     url = f"https://{host}:{actual}"
+    ingress = IngressProxy(objects, host=host)
+    try:
+        ingress_actual = await ingress.listen(_choose_port(paths, host, ingress_port, key="ingressPort"))
+    except OSError:
+        await runner.cleanup()
+        raise
     _write_private(paths.kubeconfig, kubeconfig_text(url, token, pki.ca_cert.read_bytes()))
     info = {
         "pid": os.getpid(),
@@ -222,12 +233,14 @@ async def serve(state_dir: Path, *, host: str = "127.0.0.1", port: int | None = 
         "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "kubeconfig": str(paths.kubeconfig),
         "caFile": str(pki.ca_cert),
+        "ingressPort": ingress_actual,
+        "ingressUrl": f"http://{host}:{ingress_actual}",
     }
     _write_private(paths.server_info, json.dumps(info) + "\n")
     log.info("localcluster serving on %s (state %s)", url, state_dir)
 
     gc_task = asyncio.create_task(GarbageCollector(objects).run(), name="garbage-collector")
-    manager = ControllerManager(objects, controllers(objects, state_dir))
+    manager = ControllerManager(objects, controllers(objects, state_dir, ingress))
     manager_task = asyncio.create_task(manager.run(), name="controllers")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -241,6 +254,7 @@ async def serve(state_dir: Path, *, host: str = "127.0.0.1", port: int | None = 
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await ingress.close()
         await runner.cleanup()
         store.close()
         with contextlib.suppress(OSError):
