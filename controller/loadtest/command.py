@@ -16,7 +16,7 @@ from controller.kube.config import ConfigError, load_config
 from controller.loadtest.duration import parse_duration
 from controller.loadtest.run import DEFAULT_CONCURRENCY, DEFAULT_RPS, LoadTest
 from controller.loadtest.summary import Summary
-from controller.loadtest.target import TargetError, resolve_service
+from controller.loadtest.target import TargetError, resolve_ingress, resolve_service
 from controller.loadtest.view import LiveView, render
 
 EPILOG = """\
@@ -67,6 +67,19 @@ def build_parser(prog: str = "rollouts load-test") -> argparse.ArgumentParser:
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--url", help="the URL to request (http:// is assumed when no scheme is given)")
     target.add_argument("--service", metavar="[NS/]NAME", help="a Service, resolved through the API")
+    target.add_argument(
+        "--ingress",
+        metavar="[NS/]NAME",
+        help="an Ingress: its status address, with its rule's Host header (weights of canary Ingresses apply)",
+    )
+    parser.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        metavar="NAME:VALUE",
+        help="an extra request header, e.g. -H 'X-Canary: always' (repeatable)",
+    )
     parser.add_argument("--port", help="the Service port (number or name; default: its only or 'http' port)")
     parser.add_argument("--path", help="the path requested on the Service (default: /color)")
     parser.add_argument(
@@ -102,17 +115,34 @@ def normalize_url(url: str) -> str:
     return url
 
 
-async def resolve_target(args: argparse.Namespace) -> str:
-    """The URL the test sends to, from ``--url`` or ``--service``; raises TargetError/ConfigError."""
+def parse_headers(values: list[str]) -> dict[str, str]:
+    """``["X-A: 1", "Host:shop"]`` as a dict; raises TargetError naming a malformed one."""
+    headers: dict[str, str] = {}
+    for value in values:
+        name, sep, text = value.partition(":")
+        if not sep or not name.strip():
+            raise TargetError(f'invalid header "{value}": use NAME:VALUE, e.g. -H "X-Canary: always"')
+        headers[name.strip()] = text.strip()
+    return headers
+
+
+async def resolve_target(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
+    """The URL the test sends to and its extra headers, from ``--url``, ``--service`` or
+    ``--ingress`` and ``-H``; raises TargetError/ConfigError."""
+    headers = parse_headers(args.header)
     if args.url is not None:
-        return normalize_url(args.url)
+        return normalize_url(args.url), headers
     config = load_config(args.kubeconfig, context=args.context)
-    return await resolve_service(config, args.service, port=args.port, path=args.path or "/color")
+    if args.ingress is not None:
+        url, ingress_headers = await resolve_ingress(config, args.ingress, path=args.path or "/color")
+        return url, {**ingress_headers, **headers}
+    return await resolve_service(config, args.service, port=args.port, path=args.path or "/color"), headers
 
 
-async def _run(args: argparse.Namespace, target: str, console: Console) -> Summary:
+async def _run(args: argparse.Namespace, target: str, headers: dict[str, str], console: Console) -> Summary:
     test = LoadTest(
         target,
+        headers=headers,
         rps=args.rps,
         duration=args.duration,
         concurrency=args.concurrency,
@@ -133,13 +163,15 @@ def main(argv: list[str], prog: str = "rollouts load-test") -> int:
     args = parser.parse_args(argv)
     if args.url is not None and (args.port is not None or args.path is not None):
         parser.error("--port and --path go with --service; put them in the --url")
+    if args.ingress is not None and args.port is not None:
+        parser.error("--port goes with --service; an Ingress has its own address")
     try:
-        target = asyncio.run(resolve_target(args))
+        target, headers = asyncio.run(resolve_target(args))
     except (ConfigError, TargetError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     console = Console(stderr=args.output == "json")
-    summary = asyncio.run(_run(args, target, console))
+    summary = asyncio.run(_run(args, target, headers, console))
     if args.output == "json":
         print(json.dumps(summary.to_dict(), indent=2))
     else:

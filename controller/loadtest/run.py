@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import aiohttp
 
@@ -69,6 +69,7 @@ class LoadTest:
         keep_alive: bool = False,
         request_timeout: float = DEFAULT_TIMEOUT,
         give_up_if_unreachable: bool = True,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         if rps <= 0:
             raise ValueError(f"the request rate must be positive, not {rps:g}")
@@ -83,6 +84,8 @@ class LoadTest:
         self.keep_alive = keep_alive
         self.request_timeout = request_timeout
         self.give_up_if_unreachable = give_up_if_unreachable
+        #: extra request headers (``Host`` for an Ingress rule, a canary header, ...)
+        self.headers = dict(headers or {})
         self.results: list[Result] = []
         self._stop = asyncio.Event()
         self._start: float | None = None
@@ -108,7 +111,7 @@ class LoadTest:
         async with aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=self.request_timeout),
-            headers={"User-Agent": USER_AGENT},
+            headers={"User-Agent": USER_AGENT, **self.headers},
         ) as session:
             self._start = asyncio.get_running_loop().time()
             ticker = asyncio.create_task(self._tick(on_tick)) if on_tick is not None else None
@@ -209,6 +212,7 @@ async def run_load_test(
     keep_alive: bool = False,
     on_tick: OnTick | None = None,
     request_timeout: float = DEFAULT_TIMEOUT,
+    headers: Mapping[str, str] | None = None,
 ) -> Summary:
     """Send ``rps`` requests a second to ``target`` for ``duration`` seconds; the summary.
 
@@ -222,5 +226,6 @@ async def run_load_test(
         concurrency=concurrency,
         keep_alive=keep_alive,
         request_timeout=request_timeout,
+        headers=headers,
     )
     return await test.run(on_tick)

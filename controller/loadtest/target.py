@@ -120,3 +120,38 @@ async def resolve_service(
                 return url_for(host, number, path)
     host, number = addresses[0]
     return url_for(host, number, path)
+
+
+def ingress_address(ingress: Mapping[str, Any], path: str) -> tuple[str, dict[str, str]]:
+    """The URL of an Ingress (its ``status.loadBalancer`` address and port, 80 when none is
+    given) and the ``Host`` header of its first rule with a host; raises TargetError."""
+    name = (ingress.get("metadata") or {}).get("name", "")
+    entries = ((ingress.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    if not entries:
+        raise TargetError(
+            f"ingress {name} has no address yet (status.loadBalancer is empty): is an ingress controller serving it?"
+        )
+    entry = entries[0]
+    host = str(entry.get("ip") or entry.get("hostname") or "")
+    ports = entry.get("ports") or []
+    port = int(ports[0].get("port") or 80) if ports else 80
+    rule_host = next(
+        (str(r["host"]) for r in (ingress.get("spec") or {}).get("rules") or [] if r.get("host")), ""
+    )
+    return url_for(host, port, path), ({"Host": rule_host} if rule_host else {})
+
+
+async def resolve_ingress(
+    config: KubeConfig, ingress: str, *, path: str = "/color"
+) -> tuple[str, dict[str, str]]:
+    """The URL and headers that reach ``ingress`` (``NS/NAME`` or ``NAME``); raises TargetError."""
+    namespace, name = parse_service_ref(ingress)
+    namespace = namespace or config.namespace
+    async with ApiClient(config) as api:
+        try:
+            obj = await api.get(f"/apis/networking.k8s.io/v1/namespaces/{namespace}/ingresses/{name}")
+        except NotFound as e:
+            raise TargetError(f"ingress {namespace}/{name} not found") from e
+        except KubeError as e:
+            raise TargetError(str(e)) from e
+    return ingress_address(obj, path)
