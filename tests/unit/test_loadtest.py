@@ -274,3 +274,20 @@ def test_load_test_rejects_impossible_settings() -> None:
         LoadTest("http://x", duration=0)
     with pytest.raises(ValueError, match="concurrency"):
         LoadTest("http://x", concurrency=0)
+
+
+def test_headers_and_ingress_addresses() -> None:
+    from controller.loadtest.command import parse_headers
+    from controller.loadtest.target import TargetError, ingress_address
+
+    assert parse_headers(["X-Beta: yes", "Host:shop"]) == {"X-Beta": "yes", "Host": "shop"}
+    with pytest.raises(TargetError, match="NAME:VALUE"):
+        parse_headers(["no-colon"])
+    ingress = {
+        "metadata": {"name": "web"},
+        "spec": {"rules": [{"http": {}}, {"host": "shop.example", "http": {}}]},
+        "status": {"loadBalancer": {"ingress": [{"ip": "127.0.0.1", "ports": [{"port": 31080}]}]}},
+    }
+    assert ingress_address(ingress, "/color") == ("http://127.0.0.1:31080/color", {"Host": "shop.example"})
+    with pytest.raises(TargetError, match="has no address yet"):
+        ingress_address({"metadata": {"name": "web"}}, "/")
