@@ -12,7 +12,7 @@ from controller.cli.errors import EXIT_ERROR, EXIT_OK, CliError
 from controller.cli.lint import lint_text, parse_documents, summary
 from controller.cli.render import Cell, Line, tabulate, text_cells
 from controller.cli.session import Output
-from controller.core.simulate import Simulation, SimulationError, StepPlan, simulate_update
+from controller.core.simulate import STRATEGY_BASIC, Simulation, SimulationError, StepPlan, simulate_update
 
 
 def read_file(path: str) -> tuple[str, str]:
@@ -80,8 +80,8 @@ def plan_lines(simulation: Simulation) -> list[Line]:
     lines: list[Line] = [
         [
             (
-                f'Rollout "{simulation.name}": {simulation.replicas} replicas, canary without traffic routing '
-                "(traffic follows ready pods)",
+                f'Rollout "{simulation.name}": {simulation.replicas} replicas, '
+                f"{simulation.strategy or STRATEGY_BASIC}",
                 "",
             )
         ],

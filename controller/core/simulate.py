@@ -33,12 +33,14 @@ from typing import Any, Final
 
 from controller.api import validate_rollout
 from controller.api.values import DurationError, pause_duration_seconds
-from controller.core.canary import plan_canary
+from controller.core.bluegreen import plan_bluegreen
+from controller.core.canary import MANAGED_BY_ANNOTATION, plan_canary
 from controller.core.conditions import format_time
 from controller.core.phase import calculate_phase
 from controller.core.plan import Plan, apply_merge_patch
 from controller.core.replicas import desired_weight
 from controller.core.snapshot import Snapshot, name_of, pod_hash_of
+from controller.core.trafficrouting import stable_ingress_names
 
 #: the simulated clock's origin (any fixed instant: only differences are reported)
 SIM_START: Final = datetime(2000, 1, 1, tzinfo=UTC)
@@ -63,7 +65,15 @@ WAIT_EXPERIMENT: Final = "experiment"
 ASSUMPTIONS: Final = (
     "pods start and become ready instantly (their start-up and readiness time come on top)",
     "without a traffic router, traffic follows ready pods: the canary's share is its share of available pods",
+    "with ingress-nginx routing, the canary's share is the weight on its canary Ingress",
 )
+
+
+STRATEGY_BASIC: Final = "canary without traffic routing (traffic follows ready pods)"
+STRATEGY_NGINX: Final = (
+    "canary with ingress-nginx traffic routing (traffic follows the canary Ingress weight)"
+)
+STRATEGY_BLUE_GREEN: Final = "blue-green (the active Service moves all traffic at once)"
 
 
 class SimulationError(ValueError):
@@ -114,6 +124,8 @@ class Simulation:
     #: steps that wait for something besides time (promotion, an analysis, an experiment)
     waits: tuple[StepPlan, ...] = ()
     assumptions: tuple[str, ...] = ASSUMPTIONS
+    #: how the update moves traffic, in words
+    strategy: str = ""
 
     @property
     def open_ended(self) -> bool:
@@ -125,6 +137,7 @@ class Simulation:
         return {
             "name": self.name,
             "replicas": self.replicas,
+            "strategy": self.strategy or STRATEGY_BASIC,
             "steps": [_step_dict(s) for s in self.steps],
             "promoted": {"stablePods": 0, "canaryPods": self.promoted_pods, "canaryTraffic": 100},
             "totalSeconds": round(self.total_seconds, 3),
@@ -183,6 +196,10 @@ class _World:
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
     templates: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     cluster_templates: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: Ingresses by name (traffic routing: the stable ones, and the canary ones the planner makes)
+    ingresses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Services by name (blue-green: active and preview)
+    services: dict[str, dict[str, Any]] = field(default_factory=dict)
     now: datetime = SIM_START
     created: int = 0
     #: whether the last reconcile changed any object (a plan may write what is already there)
@@ -190,6 +207,8 @@ class _World:
 
     def reconcile(self) -> Plan:
         """One reconcile by the controller's planner, applied, then every pod made available."""
+        strategy = (self.rollout.get("spec") or {}).get("strategy") or {}
+        blue_green = strategy.get("blueGreen") or {}
         snapshot = Snapshot(
             rollout=self.rollout,
             replica_sets=tuple(self.rss.values()),
@@ -197,14 +216,18 @@ class _World:
             analysis_runs=tuple(self.runs.values()),
             analysis_templates=self.templates,
             cluster_analysis_templates=self.cluster_templates,
+            ingresses=self.ingresses,
+            active_service=self.services.get(str(blue_green.get("activeService") or "")),
+            preview_service=self.services.get(str(blue_green.get("previewService") or "")),
         )
+        planner = plan_bluegreen if blue_green else plan_canary
         try:
-            plan = plan_canary(snapshot)
+            plan = planner(snapshot)
         except ValueError as e:
             raise SimulationError(f"the controller's planner cannot run this Rollout: {e}") from e
-        before = copy.deepcopy((self.rollout, self.rss, self.runs))
+        before = copy.deepcopy((self.rollout, self.rss, self.runs, self.ingresses, self.services))
         self._apply(plan)
-        self.changed = before != (self.rollout, self.rss, self.runs)
+        self.changed = before != (self.rollout, self.rss, self.runs, self.ingresses, self.services)
         return plan
 
     def _apply(self, plan: Plan) -> None:
@@ -218,6 +241,19 @@ class _World:
             meta["creationTimestamp"] = format_time(self.now)
             meta["generation"] = 1
             self.rss[name_of(rs)] = rs
+        for name, patch in plan.update_replica_sets:
+            if name in self.rss:
+                self.rss[name] = apply_merge_patch(self.rss[name], patch)
+        for body in plan.create_ingresses:
+            self.ingresses[name_of(body)] = copy.deepcopy(dict(body))
+        for name, patch in plan.patch_ingresses:
+            self.ingresses[name] = apply_merge_patch(self.ingresses.get(name) or {}, patch)
+        for svc_name, selector in plan.service_selectors:
+            svc = self.services.setdefault(
+                svc_name, {"metadata": {"name": svc_name}, "spec": {"selector": {}}}
+            )
+            svc["spec"]["selector"] = {**(svc["spec"].get("selector") or {}), **selector}
+            svc["metadata"].setdefault("annotations", {})[MANAGED_BY_ANNOTATION] = name_of(self.rollout)
         for name, count in plan.scale:
             rs = self.rss[name]
             rs.setdefault("spec", {})["replicas"] = count
@@ -326,11 +362,14 @@ def simulate_update(
     planner can run.
     """
     rollout = _prepare(manifest, replicas)
+    if ((rollout["spec"].get("strategy") or {}).get("blueGreen")) is not None:
+        return _simulate_bluegreen(rollout, templates)
     steps: list[Mapping[str, Any]] = list(
         ((rollout["spec"].get("strategy") or {}).get("canary") or {}).get("steps") or []
     )
     world = _World(rollout=_with_previous_template(rollout))
     world.templates, world.cluster_templates = _templates(rollout, templates)
+    world.ingresses = _stable_ingresses(rollout)
     _settle_initial_deploy(world)
     # the update: the manifest's own template arrives as a new revision
     world.rollout = {
@@ -364,11 +403,6 @@ def _prepare(manifest: Mapping[str, Any], replicas: int | None) -> dict[str, Any
             f'Rollout "{name}" is not valid: {problems[0]}'
             + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
             + "; `rollouts lint -f FILE` lists every problem"
-        )
-    strategy = spec.get("strategy") or {}
-    if strategy.get("canary") is None:
-        raise SimulationError(
-            f'Rollout "{name}" uses the blue-green strategy; plan simulates canary Rollouts only'
         )
     if spec.get("workloadRef") is not None:
         raise SimulationError(
@@ -422,6 +456,193 @@ def _templates(
     return namespaced, cluster
 
 
+def _simulate_bluegreen(rollout: dict[str, Any], templates: Sequence[Mapping[str, Any]]) -> Simulation:
+    """Blue-green through :func:`~controller.core.bluegreen.plan_bluegreen`: the phases of the
+    update (preview up, pause, switch, old revision scaled down), each a :class:`StepPlan`."""
+    name = name_of(rollout)
+    replicas = int(rollout["spec"].get("replicas", 1))
+    blue_green = rollout["spec"]["strategy"]["blueGreen"]
+    world = _World(rollout=_with_previous_template(rollout))
+    world.templates, world.cluster_templates = _templates(rollout, templates)
+    for key in ("activeService", "previewService"):
+        if blue_green.get(key):
+            svc = str(blue_green[key])
+            world.services[svc] = {"metadata": {"name": svc}, "spec": {"selector": {}}}
+    _settle_initial_deploy(world)
+    world.rollout = {
+        **world.rollout,
+        "metadata": {**world.rollout["metadata"], "generation": 2},
+        "spec": copy.deepcopy(rollout["spec"]),
+    }
+    start = world.now
+    phases: list[StepPlan] = []
+    waits_for = WAIT_NONE
+    paused_for = 0.0
+    preview_at: float | None = None
+    switched_at: float | None = None
+    active = str(blue_green.get("activeService") or "")
+
+    def active_hash() -> str:
+        return str(
+            ((world.services.get(active) or {}).get("spec") or {})
+            .get("selector", {})
+            .get("rollouts-pod-template-hash")
+            or ""
+        )
+
+    def seconds() -> float:
+        return _seconds(world.now - start)
+
+    for _ in range(MAX_ROUNDS):
+        plan = world.reconcile()
+        counts = [
+            (pod_hash_of(rs), int((rs.get("spec") or {}).get("replicas") or 0)) for rs in world.rss.values()
+        ]
+        current_hash = str(world.status.get("currentPodHash") or "")
+        new = sum(n for h, n in counts if h == current_hash)
+        stable = sum(n for h, n in counts if h != current_hash)
+        current = str(world.status.get("currentPodHash") or "")
+        if preview_at is None and new > 0 and current != active_hash():
+            new_rs = next((rs for rs in world.rss.values() if pod_hash_of(rs) == current), None)
+            if new_rs is not None and int((new_rs.get("status") or {}).get("availableReplicas") or 0) == new:
+                preview_at = seconds()
+                phases.append(
+                    _phase(1, "preview", f"preview: {new} pod{'' if new == 1 else 's'}", stable, new, 0, 0.0, WAIT_NONE, preview_at)
+                )
+        if switched_at is None and current and active_hash() == current:
+            switched_at = seconds()
+            if paused_for or waits_for:
+                phases.append(
+                    _phase(
+                        len(phases) + 1,
+                        "pause",
+                        "pause before the switch",
+                        stable,
+                        new,
+                        0,
+                        paused_for,
+                        waits_for,
+                        preview_at or 0.0,
+                    )
+                )
+            phases.append(
+                _phase(
+                    len(phases) + 1,
+                    "switch",
+                    "switch the active Service",
+                    stable,
+                    new,
+                    100,
+                    0.0,
+                    WAIT_NONE,
+                    switched_at,
+                )
+            )
+        if world.changed:
+            continue
+        if world.settled() and stable == 0:
+            break
+        reasons = {c.get("reason") for c in world.status.get("pauseConditions") or ()}
+        if "BlueGreenPause" in reasons and plan.requeue_after is None:
+            waits_for = WAIT_PROMOTION
+            world.promote()
+            continue
+        if plan.requeue_after is not None:
+            if switched_at is None:
+                paused_for += plan.requeue_after
+            world.wait(plan.requeue_after)
+            continue
+        if world.settled():
+            break
+        raise SimulationError(
+            f'the update of Rollout "{name}" stopped making progress: {world.status.get("message") or "no message"}'
+        )
+    else:
+        raise SimulationError(
+            f'the update of Rollout "{name}" did not finish within {MAX_ROUNDS} simulated reconciles'
+        )
+    delay = max(seconds() - (seconds() if switched_at is None else switched_at), 0.0)
+    phases.append(
+        _phase(
+            len(phases) + 1,
+            "scale-down",
+            "scale the previous revision down",
+            0,
+            replicas,
+            100,
+            delay,
+            WAIT_NONE,
+            switched_at or 0.0,
+        )
+    )
+    return Simulation(
+        name=name,
+        replicas=replicas,
+        steps=tuple(phases),
+        promoted_pods=replicas,
+        total_seconds=seconds(),
+        scaling_rounds=0,
+        waits=tuple(p for p in phases if p.waits_for),
+        assumptions=(
+            *ASSUMPTIONS[:1],
+            "blue-green: the active Service sends all traffic to one revision at a time",
+        ),
+        strategy=STRATEGY_BLUE_GREEN,
+    )
+
+
+def _phase(
+    number: int,
+    kind: str,
+    description: str,
+    stable: int,
+    new: int,
+    traffic: int,
+    wait: float,
+    waits_for: str,
+    starts_at: float,
+) -> StepPlan:
+    return StepPlan(
+        number=number,
+        description=description,
+        kind=kind,
+        set_weight=traffic,
+        stable_pods=stable,
+        canary_pods=new,
+        canary_traffic=traffic,
+        wait_seconds=float(round(wait)),
+        waits_for=waits_for,
+        starts_at=float(round(starts_at)),
+        scaling_rounds=0,
+    )
+
+
+def _stable_ingresses(rollout: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Stand-ins for the stable Ingresses an nginx-routed canary names: one rule to stableService."""
+    canary = ((rollout.get("spec") or {}).get("strategy") or {}).get("canary") or {}
+    stable_service = str(canary.get("stableService") or "")
+    backend = {"service": {"name": stable_service, "port": {"number": 80}}}
+    return {
+        name: {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "metadata": {"name": name, "namespace": (rollout.get("metadata") or {}).get("namespace")},
+            "spec": {
+                "rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]}}]
+            },
+        }
+        for name in stable_ingress_names(rollout)
+    }
+
+
+def _canary_weight(world: _World) -> int | None:
+    """The canary weight the router applies now (None without traffic routing)."""
+    weights = (world.status.get("canary") or {}).get("weights")
+    if not isinstance(weights, Mapping):
+        return None
+    return int((weights.get("canary") or {}).get("weight") or 0)
+
+
 def _with_previous_template(rollout: Mapping[str, Any]) -> dict[str, Any]:
     """The Rollout with a pod template that differs from the manifest's (the running revision)."""
     previous = copy.deepcopy(dict(rollout))
@@ -447,6 +668,7 @@ def _run_update(world: _World, steps: list[Mapping[str, Any]], name: str, replic
     rounds: dict[int, int] = {}
     waits: dict[int, str] = {}
     done: dict[int, tuple[int, int]] = {}
+    done_weights: dict[int, int | None] = {}
     total_rounds = 0
     last_pods = world.pods()
     for _ in range(MAX_ROUNDS):
@@ -458,6 +680,7 @@ def _run_update(world: _World, steps: list[Mapping[str, Any]], name: str, replic
         if now_index != index:
             if index is not None and index < len(steps):
                 done[index] = last_pods
+                done_weights[index] = _canary_weight(world)  # the weight that completed the step
             index = now_index
             if index is not None and index < len(steps) and index not in entered:
                 entered[index] = (world.now - start).total_seconds()
@@ -475,9 +698,12 @@ def _run_update(world: _World, steps: list[Mapping[str, Any]], name: str, replic
         )
     for i in range(len(steps)):
         done.setdefault(i, last_pods)
+        done_weights.setdefault(i, _canary_weight(world))
         entered.setdefault(i, (world.now - start).total_seconds())
     planned = tuple(
-        _step_plan(steps, i, done[i], entered[i], rounds.get(i, 0), waits.get(i, WAIT_NONE))
+        _step_plan(
+            steps, i, done[i], entered[i], rounds.get(i, 0), waits.get(i, WAIT_NONE), weight=done_weights[i]
+        )
         for i in range(len(steps))
     )
     return Simulation(
@@ -488,6 +714,7 @@ def _run_update(world: _World, steps: list[Mapping[str, Any]], name: str, replic
         total_seconds=_seconds(world.now - start),
         scaling_rounds=total_rounds,
         waits=tuple(s for s in planned if s.waits_for),
+        strategy=STRATEGY_NGINX if world.ingresses else STRATEGY_BASIC,
     )
 
 
@@ -533,6 +760,8 @@ def _step_plan(
     starts_at: float,
     rounds: int,
     waits_for: str,
+    *,
+    weight: int | None = None,
 ) -> StepPlan:
     step = steps[index]
     kind, description = describe_step(step)
@@ -553,7 +782,8 @@ def _step_plan(
         set_weight=desired_weight(steps, index),
         stable_pods=stable,
         canary_pods=canary,
-        canary_traffic=(canary * 100) // total if total else 0,
+        # with a traffic router the weight it applies; else the canary's share of available pods
+        canary_traffic=weight if weight is not None else ((canary * 100) // total if total else 0),
         wait_seconds=wait,
         waits_for=waits_for,
         starts_at=float(round(starts_at)),

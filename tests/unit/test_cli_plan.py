@@ -150,8 +150,12 @@ def test_table_text() -> None:
     ("change", "message"),
     [
         (
-            lambda r: r["spec"]["strategy"].update(canary=None, blueGreen={"activeService": "web"}),
-            "blue-green",
+            lambda r: r["spec"]["strategy"]["canary"].update(
+                canaryService="c",
+                stableService="s",
+                trafficRouting={"istio": {"virtualService": {"name": "v"}}},
+            ),
+            "istio is not supported",
         ),
         (lambda r: r["spec"].update(paused=True), "spec.paused: true"),
         (lambda r: r["spec"]["strategy"]["canary"]["steps"].append({"setWeight": 120}), "is not valid"),
@@ -186,3 +190,69 @@ def test_json_form() -> None:
     }
     assert data["totalSeconds"] == 10.0
     assert data["promoted"] == {"stablePods": 0, "canaryPods": 2, "canaryTraffic": 100}
+
+
+def test_nginx_routed_canary_traffic_is_the_ingress_weight() -> None:
+    manifest = rollout(
+        2,
+        [
+            {"setWeight": 10},
+            {"setWeight": 30},
+            {"pause": {"duration": "30s"}},
+            {"setWeight": 60},
+            {"pause": {}},
+        ],
+        canaryService="web-canary",
+        stableService="web",
+        trafficRouting={"nginx": {"stableIngress": "web"}},
+    )
+    simulation = simulate_update(manifest)
+    assert "ingress-nginx" in simulation.strategy
+    # hand-computed: the canary gets ceil(weight x 2) pods, the stable keeps 2; traffic is the weight
+    assert [(s.stable_pods, s.canary_pods, s.canary_traffic) for s in simulation.steps] == [
+        (2, 1, 10),
+        (2, 1, 30),
+        (2, 1, 30),
+        (2, 2, 60),
+        (2, 2, 60),
+    ]
+    assert simulation.total_seconds == 30
+
+
+def test_blue_green_phases() -> None:
+    manifest = rollout(3, [])
+    manifest["spec"]["strategy"] = {
+        "blueGreen": {
+            "activeService": "web",
+            "previewService": "web-preview",
+            "autoPromotionEnabled": False,
+            "previewReplicaCount": 1,
+            "scaleDownDelaySeconds": 30,
+        }
+    }
+    simulation = simulate_update(manifest)
+    assert simulation.strategy.startswith("blue-green")
+    rows = [
+        (s.kind, s.stable_pods, s.canary_pods, s.canary_traffic, s.wait_seconds, s.waits_for)
+        for s in simulation.steps
+    ]
+    assert rows == [
+        ("preview", 3, 1, 0, 0.0, ""),
+        ("pause", 3, 3, 0, 0.0, "promotion"),
+        ("switch", 3, 3, 100, 0.0, ""),
+        ("scale-down", 0, 3, 100, 30.0, ""),
+    ]
+    assert simulation.total_seconds == 30
+    text = plain(plan_lines(simulation))
+    assert "blue-green (the active Service moves all traffic at once)" in text
+
+
+def test_blue_green_auto_promotion_seconds_is_a_timed_wait() -> None:
+    manifest = rollout(2, [])
+    manifest["spec"]["strategy"] = {
+        "blueGreen": {"activeService": "web", "autoPromotionSeconds": 20, "scaleDownDelaySeconds": 10}
+    }
+    simulation = simulate_update(manifest)
+    pause = next(s for s in simulation.steps if s.kind == "pause")
+    assert (pause.wait_seconds, pause.waits_for) == (20.0, "")
+    assert simulation.total_seconds == 30
