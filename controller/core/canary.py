@@ -805,6 +805,11 @@ class _Reconcile:
         self.events.extend(events)
         self.pause.add_abort = self.pause.add_abort or add_abort
         self.pause.apply(status, self.now)
+        # the Paused/Progressing conditions of the pause this very write starts or ends (Argo
+        # writes them one reconcile later, in a patch of their own)
+        status["conditions"] = paused_conditions(
+            {"spec": self.spec, "status": status}, status["conditions"], self.now
+        )
         phase, message = calculate_phase({"spec": self.spec, "status": status})
         status["phase"], status["message"] = str(phase), message
         patch = status_merge_patch(self.old_status, status)

@@ -107,8 +107,13 @@ class Informer:
         watch_timeout: float = 300.0,
         resync_period: float | None = None,
         backoff: Backoff | None = None,
+        strip_managed_fields: bool = True,
     ) -> None:
         self.api = api
+        #: drop ``metadata.managedFields`` as objects enter the cache (40-55% of a cached
+        #: Rollout or ReplicaSet; controllers never read them), as controller-runtime's
+        #: ``TransformStripManagedFields``
+        self.strip_managed_fields = strip_managed_fields
         self.path = resource_path(api_version, plural, namespace=namespace)
         self.namespace = namespace
         self.label_selector = label_selector
@@ -319,6 +324,10 @@ class Informer:
     # -- the cache and its indices -------------------------------------------------------------
 
     def _store(self, key: str, obj: Obj) -> None:
+        if self.strip_managed_fields:
+            meta = obj.get("metadata")
+            if isinstance(meta, dict):
+                meta.pop("managedFields", None)
         self._cache[key] = obj
         for name in self._index_fns:
             self._unindex_one(name, key)

@@ -25,7 +25,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--context", help="kubeconfig context to use")
     parser.add_argument("--namespace", "-n", help="watch only this namespace (default: all namespaces)")
-    parser.add_argument("--workers", type=int, default=4, help="concurrent reconciles (default 4)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=10,
+        help="concurrent reconciles (default 10, as Argo's --rollout-threads)",
+    )
     parser.add_argument(
         "--leader-elect",
         action=argparse.BooleanOptionalAction,

@@ -79,7 +79,7 @@ class ControllerOptions:
 
     #: watch only this namespace (None: all namespaces)
     namespace: str | None = None
-    workers: int = 4
+    workers: int = 10
     leader_elect: bool = True
     #: where the Lease lives (None: see :func:`lease_namespace`)
     lease_namespace: str | None = None
@@ -143,6 +143,7 @@ class Controller:
             analysis_templates=self.analysis_templates,
             cluster_analysis_templates=self.cluster_analysis_templates,
             observer=self.metrics,
+            background_events=True,
             instance_id=options.instance_id,
         )
         self.analysis = AnalysisRunController(
@@ -262,6 +263,7 @@ class Controller:
                 await self._run_workers()
         finally:
             self.queue.shutdown()
+            await self.reconciler.close()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

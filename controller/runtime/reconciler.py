@@ -15,6 +15,7 @@ It talks to the API only through :class:`ApiWriter` (a subset of
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import logging
@@ -282,6 +283,7 @@ class Reconciler:
         observer: Observer | None = None,
         instance_id: str = "",
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        background_events: bool = False,
     ) -> None:
         self.api = api
         self.rollouts = rollouts
@@ -296,6 +298,10 @@ class Reconciler:
         self.observer = observer
         self.instance_id = instance_id
         self.clock = clock
+        #: queue Events for a sender task instead of writing them inside the reconcile
+        self.background_events = background_events
+        self._event_queue: asyncio.Queue[tuple[Obj, list[tuple[str, str, str]], datetime]] = asyncio.Queue()
+        self._event_sender: asyncio.Task[None] | None = None
         #: the last Warning recorded per Rollout key by ``_record_events(once=True)``
         self._last_warning: dict[str, tuple[str, str]] = {}
         #: Events written, for aggregation: (rollout uid, type, reason, message) -> (name, count, first)
@@ -653,14 +659,50 @@ class Reconciler:
         """Create one v1 Event per ``(type, reason, message)``; failures are logged, not raised.
 
         ``once``: skip an event identical to the last one recorded for this Rollout (so a Rollout
-        the planner rejects does not get a new Warning at every resync).
+        the planner rejects does not get a new Warning at every resync). With
+        ``background_events`` the writes are queued for one sender task (in order, as
+        client-go's recorder sends them) and the reconcile does not wait for them.
         """
         key = key_of(rollout)
+        wanted: list[tuple[str, str, str]] = []
         for type_, reason, message in events:
             if once:
                 if self._last_warning.get(key) == (reason, message):
                     continue
                 self._last_warning[key] = (reason, message)
+            wanted.append((type_, reason, message))
+        if not wanted:
+            return
+        if self.background_events:
+            self._event_queue.put_nowait((rollout, wanted, now))
+            if self._event_sender is None or self._event_sender.done():
+                self._event_sender = asyncio.create_task(self._send_events(), name="events")
+            return
+        await self._write_events(rollout, wanted, now)
+
+    async def _send_events(self) -> None:
+        while True:
+            rollout, events, now = await self._event_queue.get()
+            try:
+                await self._write_events(rollout, events, now)
+            finally:
+                self._event_queue.task_done()
+
+    async def close(self, within: float = 5.0) -> None:
+        """Send the queued Events (for up to ``within`` seconds), then stop the sender."""
+        if self._event_sender is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event_queue.join(), within)
+        self._event_sender.cancel()
+        await asyncio.gather(self._event_sender, return_exceptions=True)
+        self._event_sender = None
+
+    async def _write_events(
+        self, rollout: Obj, events: Iterable[tuple[str, str, str]], now: datetime
+    ) -> None:
+        key = key_of(rollout)
+        for type_, reason, message in events:
             try:
                 await self._write_event(rollout, type_, reason, message, now)
             except Exception as e:  # an event is best effort, as client-go's recorder
