@@ -29,6 +29,7 @@ import copy
 import datetime
 import logging
 import math
+import os
 import random
 import socket
 import time
@@ -66,9 +67,15 @@ def micro_time(moment: datetime.datetime) -> str:
     return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def default_identity() -> str:
-    """``<hostname>_<random>``: unique per process, readable in ``kubectl get lease``."""
-    return f"{socket.gethostname()}_{uuid.uuid4().hex[:12]}"
+def default_identity(env: Mapping[str, str] | None = None) -> str:
+    """``<pod or host name>_<random>``: unique per process, readable in ``kubectl get lease``.
+
+    The pod's name comes from ``$POD_NAME`` (the Downward API), else ``$HOSTNAME`` (a pod's
+    hostname is its name), else the machine's hostname.
+    """
+    env = os.environ if env is None else env
+    name = env.get("POD_NAME") or env.get("HOSTNAME") or socket.gethostname()
+    return f"{name}_{uuid.uuid4().hex[:12]}"
 
 
 @dataclass(frozen=True)

@@ -200,3 +200,11 @@ def test_a_lease_taken_by_someone_else_ends_leadership() -> None:
         return elector.is_leader
 
     assert asyncio.run(main()) is False
+
+
+def test_default_identity_names_the_pod() -> None:
+    from controller.kube.leader import default_identity
+
+    assert default_identity({"POD_NAME": "rollouts-controller-7d9f"}).startswith("rollouts-controller-7d9f_")
+    assert default_identity({"HOSTNAME": "host-a"}).startswith("host-a_")
+    assert default_identity({"POD_NAME": "p"}) != default_identity({"POD_NAME": "p"})
