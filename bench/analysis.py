@@ -232,7 +232,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--interval", type=float, default=10.0)
     parser.add_argument("--count", type=int, default=4)
-    parser.add_argument("--json", type=Path, default=Path("bench/results/analysis.json"))
+    parser.add_argument(
+        "--json", type=Path, default=Path(__file__).resolve().parent / "results" / "analysis.json"
+    )
     args = parser.parse_args()
     results = asyncio.run(run(args.runs, args.interval, args.count))
     meta = {
