@@ -55,6 +55,9 @@ TEMPLATE_INDEX = "analysis-templates"
 STALE_REQUEUE = 0.2
 #: an Event repeated within this many seconds of the first is counted on that Event (client-go: 10 min)
 EVENT_AGGREGATION_WINDOW = 600.0
+#: Events written at once by the background senders (one Rollout's Events may then land out of
+#: order by milliseconds; their timestamps say the order)
+EVENT_SENDERS = 8
 #: how many distinct Events are remembered for aggregation (least recently seen dropped first)
 EVENT_CACHE_SIZE = 4096
 #: reason of the Warning event recorded when the planner cannot handle a Rollout
@@ -301,7 +304,7 @@ class Reconciler:
         #: queue Events for a sender task instead of writing them inside the reconcile
         self.background_events = background_events
         self._event_queue: asyncio.Queue[tuple[Obj, list[tuple[str, str, str]], datetime]] = asyncio.Queue()
-        self._event_sender: asyncio.Task[None] | None = None
+        self._event_senders: list[asyncio.Task[None]] = []
         #: the last Warning recorded per Rollout key by ``_record_events(once=True)``
         self._last_warning: dict[str, tuple[str, str]] = {}
         #: Events written, for aggregation: (rollout uid, type, reason, message) -> (name, count, first)
@@ -660,8 +663,8 @@ class Reconciler:
 
         ``once``: skip an event identical to the last one recorded for this Rollout (so a Rollout
         the planner rejects does not get a new Warning at every resync). With
-        ``background_events`` the writes are queued for one sender task (in order, as
-        client-go's recorder sends them) and the reconcile does not wait for them.
+        ``background_events`` the writes are queued for :data:`EVENT_SENDERS` sender tasks (as
+        client-go's recorder sends them from a goroutine) and the reconcile does not wait.
         """
         key = key_of(rollout)
         wanted: list[tuple[str, str, str]] = []
@@ -675,8 +678,9 @@ class Reconciler:
             return
         if self.background_events:
             self._event_queue.put_nowait((rollout, wanted, now))
-            if self._event_sender is None or self._event_sender.done():
-                self._event_sender = asyncio.create_task(self._send_events(), name="events")
+            self._event_senders = [t for t in self._event_senders if not t.done()]
+            while len(self._event_senders) < EVENT_SENDERS:
+                self._event_senders.append(asyncio.create_task(self._send_events(), name="events"))
             return
         await self._write_events(rollout, wanted, now)
 
@@ -689,14 +693,15 @@ class Reconciler:
                 self._event_queue.task_done()
 
     async def close(self, within: float = 5.0) -> None:
-        """Send the queued Events (for up to ``within`` seconds), then stop the sender."""
-        if self._event_sender is None:
+        """Send the queued Events (for up to ``within`` seconds), then stop the senders."""
+        if not self._event_senders:
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._event_queue.join(), within)
-        self._event_sender.cancel()
-        await asyncio.gather(self._event_sender, return_exceptions=True)
-        self._event_sender = None
+        for task in self._event_senders:
+            task.cancel()
+        await asyncio.gather(*self._event_senders, return_exceptions=True)
+        self._event_senders = []
 
     async def _write_events(
         self, rollout: Obj, events: Iterable[tuple[str, str, str]], now: datetime
