@@ -394,6 +394,35 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     _output_flag(p)
     p.set_defaults(local=files.plan)
 
+    p = command(
+        "convert",
+        "print the Rollout equivalent to the Deployments in a file (template moved, or --workload-ref)",
+        """
+        %prog convert -f deployment.yaml > rollout.yaml
+        %prog convert -f deployment.yaml --workload-ref --scale-down progressively
+        %prog convert -f deployment.yaml --steps '[{setWeight: 20}, {pause: {}}, {setWeight: 100}]'
+        """,
+    )
+    p.add_argument("-f", "--filename", required=True, help="the file (- for standard input)")
+    p.add_argument(
+        "--workload-ref",
+        action="store_true",
+        help="reference the Deployment (spec.workloadRef) instead of moving its pod template",
+    )
+    p.add_argument(
+        "--scale-down",
+        choices=("never", "onsuccess", "progressively"),
+        help="with --workload-ref: whether the controller scales the Deployment down during the migration",
+    )
+    p.add_argument(
+        "--steps", help="the canary steps as YAML/JSON (default: the seed's 50%%, pause 2m, 100%%)"
+    )
+    p.add_argument(
+        "--strategy", choices=("canary",), help="the strategy, required to convert a Recreate Deployment"
+    )
+    _output_flag(p)
+    p.set_defaults(local=files.convert)
+
     p = command("version", "print the version", "%prog version --short")
     p.add_argument("--short", action="store_true", help="print only the version")
     _output_flag(p)

@@ -1,4 +1,4 @@
-"""The commands that read a file and no cluster: ``lint -f FILE`` and ``plan -f FILE``."""
+"""The commands that read a file and no cluster: ``lint``, ``plan`` and ``convert -f FILE``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from controller.api.convert import ConvertError, convert_deployment
 from controller.cli.errors import EXIT_ERROR, EXIT_OK, CliError
 from controller.cli.lint import lint_text, parse_documents, summary
 from controller.cli.render import Cell, Line, tabulate, text_cells
@@ -168,4 +169,50 @@ def plan(args: argparse.Namespace, out: Output) -> int:
         if k:
             out.text("")
         out.lines(plan_lines(simulation))
+    return EXIT_OK
+
+
+# -- convert --------------------------------------------------------------------------------------
+
+
+def convert(args: argparse.Namespace, out: Output) -> int:
+    """Print one Rollout per Deployment in the file (YAML documents, or ``-o json``)."""
+    if args.scale_down is not None and not args.workload_ref:
+        raise CliError(
+            "--scale-down goes with --workload-ref: a moved template leaves no Deployment to scale"
+        )
+    text, name = read_file(args.filename)
+    try:
+        docs = parse_documents(text)
+    except yaml.YAMLError as e:
+        raise CliError(f"{name}: invalid YAML: {e}") from e
+    steps = None
+    if args.steps is not None:
+        try:
+            steps = yaml.safe_load(args.steps)
+        except yaml.YAMLError as e:
+            raise CliError(f"--steps: invalid YAML: {e}") from e
+        if not isinstance(steps, list):
+            raise CliError("--steps: give a list of steps, e.g. '[{setWeight: 20}, {pause: {}}]'")
+    deployments = [d for d in docs if d.kind == "Deployment"]
+    if not deployments:
+        raise CliError(f"{name}: no Deployment in this file")
+    rollouts = []
+    for doc in deployments:
+        try:
+            rollouts.append(
+                convert_deployment(
+                    doc.data,
+                    workload_ref=args.workload_ref,
+                    scale_down=args.scale_down,
+                    steps=steps,
+                    strategy=args.strategy,
+                )
+            )
+        except ConvertError as e:
+            raise CliError(f"{name}:{doc.start_line}: {e}") from e
+    if args.output == "json":
+        out.data(rollouts[0] if len(rollouts) == 1 else rollouts, "json")
+        return EXIT_OK
+    out.text(yaml.safe_dump_all(rollouts, sort_keys=False, default_flow_style=False).rstrip("\n"))
     return EXIT_OK
