@@ -507,7 +507,17 @@ def _simulate_bluegreen(rollout: dict[str, Any], templates: Sequence[Mapping[str
             if new_rs is not None and int((new_rs.get("status") or {}).get("availableReplicas") or 0) == new:
                 preview_at = seconds()
                 phases.append(
-                    _phase(1, "preview", f"preview: {new} pod{'' if new == 1 else 's'}", stable, new, 0, 0.0, WAIT_NONE, preview_at)
+                    _phase(
+                        1,
+                        "preview",
+                        f"preview: {new} pod{'' if new == 1 else 's'}",
+                        stable,
+                        new,
+                        0,
+                        0.0,
+                        WAIT_NONE,
+                        preview_at,
+                    )
                 )
         if switched_at is None and current and active_hash() == current:
             switched_at = seconds()
