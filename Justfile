@@ -75,27 +75,20 @@ rollout-abort name=rollout ns=namespace: _venv
 rollout-history name=rollout ns=namespace: _venv
     {{ rollouts }} history {{ name }} -n {{ ns }}
 
-# Start the demo: check that the Rollout is Healthy, then show how to trigger and follow a canary.
+# Start the demo by hand (the seed's rollout-demo.sh): check that everything is ready, then show how to watch and trigger a canary.
 [group('rollout')]
-rollout-demo name=rollout ns=namespace: _venv
-    {{ rollouts }} status {{ name }} -n {{ ns }} --watch=false
-    @echo
-    @echo "The Rollout {{ ns }}/{{ name }} is ready for a canary (50%, pause 2m, 100%). In one terminal:"
-    @echo "  just rollout-watch"
-    @echo "In another, start an update, and send traffic through the Service to see both versions answer:"
-    @echo "  {{ rollouts }} set image {{ name }} -n {{ ns }} frontend=argoproj/rollouts-demo:green"
-    @echo "  just load-test"
-    @echo "Then: just rollout-promote (skip the pause), just rollout-abort (back to stable), just rollout-history."
+rollout-demo:
+    ./dev demo --scenario starter
 
 # Send traffic through a Service and watch which versions answer (the seed's load test).
 [group('rollout')]
 load-test svc=service duration="30s":
     ./dev load-test --service {{ svc }} --duration {{ duration }}
 
-# Run a demo scenario on localcluster (basic so far).
+# Run a demo scenario end to end: basic, manual, abort, prometheus or gitops (docs/demos.md); flags pass through, e.g. just demo abort --pause 30s --report abort.html
 [group('demo')]
-demo scenario="basic":
-    ./dev demo --scenario {{ scenario }}
+demo scenario="basic" *flags:
+    ./dev demo --scenario {{ scenario }} {{ flags }}
 
 # Lint, type-check and run the whole test suite.
 [group('dev')]

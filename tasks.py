@@ -244,25 +244,39 @@ def migrate(
 
 
 @task(
+    auto_shortflags=False,
     help={
-        "scenario": "basic (the only one so far: the sample app on localcluster, then traffic through it)",
-        "duration": "how long to send traffic, e.g. 10s",
-    }
+        "scenario": "basic (default), manual, abort, prometheus, gitops (docs/demos.md), or starter",
+        "pause": "the canary's pause, its observation window: 5s, 30s, 2m (default: the seed's 2m)",
+        "context": "localcluster (default: started by the demo) or a context of your kubeconfig",
+        "no_narration": "print only the steps, results and summary",
+        "keep": "leave everything running at the end, to explore",
+        "report": "write a self-contained HTML page of the run to this file",
+        "auto_promote_after": "manual: promote by itself after this long instead of waiting for you",
+        "state_dir": "localcluster's state directory",
+    },
 )
-def demo(c: Context, scenario: str = "basic", duration: str = "10s") -> None:
-    """Run a demo scenario on localcluster."""
-    if scenario != "basic":
-        raise Exit(f"unknown scenario {scenario!r}: only 'basic' exists so far")
-    c.run(f"{PY} -m localcluster up")
-    env = dict(os.environ)
-    kubeconfig = c.run(f"{PY} -m localcluster kubeconfig --path", hide=True).stdout.strip()
-    env["KUBECONFIG"] = kubeconfig
-    c.run(f"{PY} demos/sample/apply.py demos/sample/app.yaml", env=env)
-    c.run(
-        f"{PY} -m controller.cli.main load-test --service services/frontend --duration {duration}",
-        env=env,
-        pty=sys.stdout.isatty(),
-    )
+def demo(
+    c: Context,
+    scenario: str = "basic",
+    pause: str = "2m",
+    context: str = "localcluster",
+    no_narration: bool = False,
+    keep: bool = False,
+    report: str = "",
+    auto_promote_after: str = "",
+    state_dir: str = "",
+) -> None:
+    """Run a demo scenario end to end: set up as a user would, release, narrate, check the outcome."""
+    args = [scenario, "--pause", pause, "--context", context]
+    args += ["--no-narration"] if no_narration else []
+    args += ["--keep"] if keep else []
+    args += ["--report", report] if report else []
+    args += ["--auto-promote-after", auto_promote_after] if auto_promote_after else []
+    args += ["--state-dir", state_dir] if state_dir else []
+    result = c.run(f"{PY} -m controller.demo {shlex.join(args)}", warn=True, pty=sys.stdout.isatty())
+    if result is not None and result.failed:
+        raise Exit(code=result.exited)  # the demo has printed its summary or its one-line reason
 
 
 @task(

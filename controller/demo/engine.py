@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -26,14 +27,24 @@ from controller.demo.narrate import Narrator
 from controller.demo.observe import Observer, OutcomeError
 from controller.demo.options import NAMESPACE, ROLLOUT, SELECTOR, SERVICE, DemoOptions
 from controller.demo.prereq import Problem
-from controller.demo.report import Measurement, RunRecord, StepTiming, render_report
+from controller.demo.report import RunRecord, StepTiming, render_report
 from controller.demo.setup import Target
 from controller.demo.timeline import Marker, Window, traffic_samples, window
 from controller.kube import ApiClient, KubeError
 from controller.loadtest import LoadTest, TargetError, resolve_service
 
+INTERRUPTED = "interrupted"
 #: how long the demo's load test could run at most (it is stopped when the run ends)
 LOAD_TEST_SECONDS = 24 * 3600.0
+
+
+async def stop_task(task: asyncio.Task[Any], within: float = 10.0) -> None:
+    """Cancel ``task`` and wait (at most ``within`` seconds) for it to end."""
+    task.cancel()
+    await asyncio.wait({task}, timeout=within)
+    if task.done() and not task.cancelled():
+        with contextlib.suppress(BaseException):
+            task.exception()
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,7 @@ class Run:
         self.side: Callable[[], str] | None = None
         self._stack: AsyncExitStack | None = None
         self._step = 0
+        self._last_phase = ""
 
     # -- clock, markers, steps, checks ------------------------------------------------------------
 
@@ -95,12 +107,18 @@ class Run:
     def mark(self, kind: str, label: str, detail: str = "", *, at: float | None = None) -> Marker:
         marker = Marker(self.now() if at is None else at, kind, label, detail)
         self.markers.append(marker)
+        if kind in ("update", "step", "pause", "abort", "sync"):
+            self._last_phase = ""  # something happened: the next Healthy or Degraded is news
         if kind not in ("setup",):
             text = f"· {label}" + (f" — {detail}" if detail else "")
             self.narrator.info(text)
         return marker
 
     def _on_rollout_marker(self, marker: Marker) -> None:
+        if marker.kind == "phase":
+            if marker.label == self._last_phase:
+                return  # the same phase again (the spec changed and was observed in between)
+            self._last_phase = marker.label
         self.mark(marker.kind, marker.label, marker.detail, at=marker.at)
 
     @contextlib.asynccontextmanager
@@ -151,13 +169,17 @@ class Run:
         return self.api
 
     async def connect(self) -> ApiClient:
-        """An API client for the rest of the run."""
+        """An API client for the rest of the run (the same one when called again)."""
+        if self.api is not None:
+            return self.api
         assert self._stack is not None and self.target.config is not None
         self.api = await self._stack.enter_async_context(ApiClient(self.target.config, timeout=30))
         self.record.cluster = self.target.describe()
         return self.api
 
-    async def watch_rollout(self, namespace: str = NAMESPACE, name: str = ROLLOUT, selector: str = SELECTOR) -> Observer:
+    async def watch_rollout(
+        self, namespace: str = NAMESPACE, name: str = ROLLOUT, selector: str = SELECTOR
+    ) -> Observer:
         """Start the informers on the Rollout (and its ReplicaSets, Pods, AnalysisRuns)."""
         assert self._stack is not None
         observer = Observer(
@@ -193,8 +215,9 @@ class Run:
 
         async def stop() -> None:
             test.stop()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, 15)
+            await asyncio.wait({task}, timeout=15)
+            if not task.done():
+                await stop_task(task)
             self.record.samples = traffic_samples(test.results, offset=self.load_offset)
             for r in test.results:
                 if r.version and r.version not in self.record.colors:
@@ -216,13 +239,7 @@ class Run:
             say=self.narrator.info,
         )
         task = asyncio.create_task(view.run())
-
-        async def stop() -> None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-
-        self._stack.push_async_callback(stop)
+        self._stack.push_async_callback(stop_task, task)
 
     def window(self, since: float, until: float | None = None) -> Window:
         """The demo's traffic between two run times (until now by default)."""
@@ -273,13 +290,22 @@ class Run:
         except (KubeError, OSError) as e:
             failure = f"{type(e).__name__}: {e}"
         except (KeyboardInterrupt, asyncio.CancelledError):
-            failure = "interrupted"
+            failure = INTERRUPTED
+        except Exception as e:  # a bug: say so, keep the traceback in the log, still report
+            failure = f"unexpected error: {type(e).__name__}: {e} (traceback in {self.target.log})"
+            with self.target.log.open("a", encoding="utf-8") as log:
+                traceback.print_exc(file=log)
         self.record.passed = not failure
         self.record.failure = failure
         self.record.duration = self.now()
         self.record.markers = sorted(self.markers, key=lambda m: m.at)
         self.narrator.summary(
-            self.spec.name, self.record.passed, self.record.duration, self.record.steps, self.record.checks, failure
+            self.spec.name,
+            self.record.passed,
+            self.record.duration,
+            self.record.steps,
+            self.record.checks,
+            failure,
         )
         if self.options.report is not None:
             self.options.report.write_text(render_report(self.record), encoding="utf-8")
@@ -304,10 +330,13 @@ class Run:
         commands = []
         if self.target.kubeconfig is not None:
             commands.append(f"export KUBECONFIG={self.target.kubeconfig}")
+        namespace, name = (
+            (self.observer.namespace, self.observer.name) if self.observer else (NAMESPACE, ROLLOUT)
+        )
         commands += [
-            f".venv/bin/rollouts get rollout {ROLLOUT} -n {NAMESPACE} -w    # or: just rollout-watch",
-            "just load-test",
-            "just rollout-history",
+            f"just rollout-watch {name} {namespace}    # the tree, live",
+            f"just load-test {namespace}/{SERVICE if namespace == NAMESPACE else name}    # traffic and its split",
+            f"just rollout-history {name} {namespace}",
         ]
         if self.target.started_cluster:
             commands.append("just cluster-down    # when done")

@@ -9,7 +9,6 @@ line whenever the Rollout's state changes, and the traffic split every five seco
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 
@@ -111,18 +110,3 @@ class LiveView:
                 next_traffic = time.monotonic() + TRAFFIC_EVERY
                 self.say(self.traffic.line())
             await self.observer.changed(1.0)
-
-
-@contextlib.asynccontextmanager
-async def showing(view: LiveView | None):  # type: ignore[no-untyped-def]
-    """Run ``view`` for the block (nothing when None)."""
-    if view is None:
-        yield
-        return
-    task = asyncio.create_task(view.run())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task

@@ -95,9 +95,13 @@ class Narrator:
         table.add_column("took", justify="right")
         table.add_column("note", overflow="fold")
         for s in steps:
-            icon = "[green]✔[/green]" if s.ok else ("[red]✖[/red]" if s.ok is False else "[dim]–[/dim]")
+            icon = "[green]✔[/green]" if s.ok else ("[red]✖[/red]" if s.ok is False else "[dim]-[/dim]")
             table.add_row(
-                icon, escape(s.title), _clock(s.started), _clock(s.took), escape(s.note.splitlines()[0] if s.note else "")
+                icon,
+                escape(s.title),
+                _clock(s.started),
+                _clock(s.took),
+                escape(s.note.splitlines()[0] if s.note else ""),
             )
         self.console.print(table)
         if checks:

@@ -46,15 +46,23 @@ class Observer:
         self.clock = clock
         self.on_marker = on_marker
         self.rollouts = Informer(
-            api, "argoproj.io/v1alpha1", "rollouts", namespace=namespace, field_selector=f"metadata.name={name}"
+            api,
+            "argoproj.io/v1alpha1",
+            "rollouts",
+            namespace=namespace,
+            field_selector=f"metadata.name={name}",
         )
-        self.replica_sets = Informer(api, "apps/v1", "replicasets", namespace=namespace, label_selector=selector)
+        self.replica_sets = Informer(
+            api, "apps/v1", "replicasets", namespace=namespace, label_selector=selector
+        )
         self.pods = Informer(api, "v1", "pods", namespace=namespace, label_selector=selector)
         self.runs = Informer(api, "argoproj.io/v1alpha1", "analysisruns", namespace=namespace)
         self.version = 0
         self._waiters: set[asyncio.Event] = set()
         self._tasks: list[asyncio.Task[None]] = []
-        self.rollouts.add_handler(on_add=self._rollout_added, on_update=self._rollout_changed, on_delete=self._bump)
+        self.rollouts.add_handler(
+            on_add=self._rollout_added, on_update=self._rollout_changed, on_delete=self._bump
+        )
         for informer in (self.replica_sets, self.pods, self.runs):
             informer.add_handler(on_add=self._bump, on_update=self._bump2, on_delete=self._bump)
 
@@ -80,16 +88,20 @@ class Observer:
         self._notify()
 
     async def changed(self, within: float) -> bool:
-        """Wait for the next change, at most ``within`` seconds; whether one came."""
+        """Wait for the next change, at most ``within`` seconds; whether one came.
+
+        ``asyncio.wait`` rather than ``wait_for``: on Python 3.11, ``wait_for`` can swallow a
+        cancellation that arrives as the wait ends, and the live view would never stop.
+        """
         event = asyncio.Event()
         self._waiters.add(event)
+        waiter = asyncio.ensure_future(event.wait())
         try:
-            await asyncio.wait_for(event.wait(), within)
-        except TimeoutError:
-            return False
+            done, _ = await asyncio.wait({waiter}, timeout=within)
         finally:
+            waiter.cancel()
             self._waiters.discard(event)
-        return True
+        return bool(done)
 
     async def __aenter__(self) -> Observer:
         informers = (self.rollouts, self.replica_sets, self.pods, self.runs)
@@ -122,7 +134,9 @@ class Observer:
         return rollout_phase(self.rollout())
 
     def info(self) -> RolloutInfo:
-        return rollout_info(self.rollout(), self.replica_sets.objects(), self.pods.objects(), self.runs.objects())
+        return rollout_info(
+            self.rollout(), self.replica_sets.objects(), self.pods.objects(), self.runs.objects()
+        )
 
     def tree(self, *, now: datetime | None = None) -> str:
         """``rollouts get rollout`` as plain text."""
@@ -145,13 +159,18 @@ class Observer:
     def counts(self) -> dict[str, tuple[int, int]]:
         """``pod hash -> (desired pods, available pods)`` of the Rollout's ReplicaSets."""
         return {
-            h: (int((rs.get("spec") or {}).get("replicas") or 0), int((rs.get("status") or {}).get("availableReplicas") or 0))
+            h: (
+                int((rs.get("spec") or {}).get("replicas") or 0),
+                int((rs.get("status") or {}).get("availableReplicas") or 0),
+            )
             for h, rs in self.owned_replica_sets().items()
         }
 
     def image_of(self, pod_hash: str) -> str:
         rs = self.owned_replica_sets().get(pod_hash) or {}
-        containers = (((rs.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
+        containers = (((rs.get("spec") or {}).get("template") or {}).get("spec") or {}).get(
+            "containers"
+        ) or []
         return str(containers[0].get("image") or "") if containers else ""
 
     def runs_of(self, pod_hash: str) -> list[Obj]:
@@ -173,7 +192,9 @@ class Observer:
         status = rollout.get("status") or {}
         info = self.info()
         pods = ", ".join(
-            f"{self.image_of(h).rpartition(':')[2] or h} {avail}/{spec}" for h, (spec, avail) in self.counts().items() if spec
+            f"{self.image_of(h).rpartition(':')[2] or h} {avail}/{spec}"
+            for h, (spec, avail) in self.counts().items()
+            if spec
         )
         step = f", step {info.step}" if info.step else ""
         weight = f", weight {info.actual_weight}" if info.actual_weight else ""
@@ -183,12 +204,14 @@ class Observer:
 
     # -- waiting -------------------------------------------------------------------------------
 
-    async def until(self, check: Callable[[], T | None] | Callable[[], Awaitable[T | None]], what: str, timeout: float) -> T:
+    async def until(
+        self, check: Callable[[], T | None] | Callable[[], Awaitable[T | None]], what: str, within: float
+    ) -> T:
         """Re-check ``check`` on every change (and every second) until it returns a value.
 
-        OutcomeError after ``timeout`` seconds, naming ``what`` and where the Rollout is.
+        OutcomeError after ``within`` seconds, naming ``what`` and where the Rollout is.
         """
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while True:
             try:
                 value = check()
@@ -200,5 +223,7 @@ class Observer:
                 return value  # type: ignore[return-value]
             left = deadline - time.monotonic()
             if left <= 0:
-                raise OutcomeError(f"timed out after {timeout:g}s waiting for {what}; the Rollout is {self.describe()}")
+                raise OutcomeError(
+                    f"timed out after {within:g}s waiting for {what}; the Rollout is {self.describe()}"
+                )
             await self.changed(min(left, 1.0))

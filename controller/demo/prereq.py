@@ -72,12 +72,17 @@ def check_tools(options: DemoOptions) -> list[Problem]:
             problems.append(Problem("the prometheus binary is not installed (not on PATH)", PROMETHEUS_FIX))
     if options.scenario == "gitops":
         if shutil.which("git") is None:
-            problems.append(Problem("git is not installed (not on PATH)", "install it with `sudo apt-get install -y git`"))
+            problems.append(
+                Problem("git is not installed (not on PATH)", "install it with `sudo apt-get install -y git`")
+            )
         if find_tool("ansible-pull") is None:
             problems.append(Problem("ansible-pull is not installed (it comes with ansible-core)", SETUP))
     if options.report is not None and not options.report.parent.exists():
         problems.append(
-            Problem(f"the report's directory {options.report.parent} does not exist", "create it, or name another file")
+            Problem(
+                f"the report's directory {options.report.parent} does not exist",
+                "create it, or name another file",
+            )
         )
     return problems
 
@@ -96,7 +101,12 @@ async def check_cluster(options: DemoOptions) -> list[Problem]:
     try:
         config = cluster_config(options)
     except ConfigError as e:
-        return [Problem(str(e), "list the contexts with `kubectl config get-contexts`, or drop --context to use localcluster")]
+        return [
+            Problem(
+                str(e),
+                "list the contexts with `kubectl config get-contexts`, or drop --context to use localcluster",
+            )
+        ]
     try:
         async with ApiClient(config, timeout=REACH_TIMEOUT) as api:
             await api.get("/version")

@@ -20,6 +20,17 @@ from typing import Any
 from controller.demo.timeline import Marker, Sample
 from controller.loadtest import format_duration
 
+#: how the demo app's colours are drawn (the named CSS colours are too harsh for areas)
+SHADES = {
+    "blue": "#3b6fd8",
+    "green": "#3a9a3a",
+    "yellow": "#e3b505",
+    "orange": "#f28e2b",
+    "purple": "#8e5bb5",
+    "red": "#d9534f",
+}
+#: a ``bad-`` version: dark grey, whatever its colour
+BROKEN = "#4d4d4d"
 #: colours for versions whose own colour is taken or unknown
 FALLBACK_COLORS = ("#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9c755f", "#bab0ac")
 
@@ -105,6 +116,7 @@ def version_colors(colors: dict[str, str | None]) -> dict[str, str]:
     fallback = iter(FALLBACK_COLORS * 4)
     for version in sorted(colors, key=lambda v: (v.startswith("bad-"), v)):
         own = (colors[version] or "").lower()
+        own = BROKEN if version.startswith("bad-") and BROKEN not in used else SHADES.get(own, own)
         color = own if own and own not in used else next(fallback, "#888888")
         used.add(color)
         out[version] = color
@@ -121,14 +133,14 @@ def _json_for_script(value: Any) -> str:
 
 
 def _clock(seconds: float) -> str:
-    return format_duration(max(seconds, 0.0)) if seconds >= 1 else f"{seconds:.1f}s"
+    return f"{seconds:.1f}s" if seconds < 600 else format_duration(seconds)
 
 
 def _steps_table(steps: Sequence[StepTiming]) -> str:
     rows = []
     for s in steps:
         state = "done" if s.ok else ("failed" if s.ok is False else "not run")
-        icon = {"done": "✔", "failed": "✖", "not run": "–"}[state]
+        icon = {"done": "✔", "failed": "✖", "not run": "-"}[state]
         rows.append(
             f'<tr class="step {state.replace(" ", "-")}"><td class="icon">{icon}</td><td>{_e(s.title)}</td>'
             f'<td class="num">{_e(_clock(s.started))}</td><td class="num">{_e(_clock(s.took))}</td>'
@@ -155,7 +167,8 @@ def _markers_table(markers: Sequence[Marker]) -> str:
 
 def _checks_list(checks: Sequence[tuple[bool, str]]) -> str:
     items = "".join(
-        f'<li class="check {"ok" if ok else "failed"}">{"✔" if ok else "✖"} {_e(text)}</li>' for ok, text in checks
+        f'<li class="check {"ok" if ok else "failed"}">{"✔" if ok else "✖"} {_e(text)}</li>'
+        for ok, text in checks
     )
     return f'<ul id="checks">{items}</ul>'
 
@@ -199,7 +212,7 @@ SCRIPT = r"""
   var data = JSON.parse(document.getElementById('run-data').textContent);
   var box = document.getElementById('chart-box');
   var NS = 'http://www.w3.org/2000/svg';
-  var W = 960, H = 340, L = 48, R = 16, T = 24, B = 92;
+  var W = 960, H = 390, L = 48, R = 16, T = 22, B = 124;
   function el(name, attrs, text) {
     var node = document.createElementNS(NS, name);
     for (var k in attrs) node.setAttribute(k, attrs[k]);
@@ -209,10 +222,13 @@ SCRIPT = r"""
   var samples = data.samples, versions = Object.keys(data.colors);
   var svg = el('svg', {id: 'traffic-chart', viewBox: '0 0 ' + W + ' ' + H, role: 'img'});
   svg.appendChild(el('title', {}, 'Traffic share per version, error rate and events of the ' + data.scenario + ' demo'));
-  var t0 = 0, t1 = data.duration;
+  // the chart starts a little before the traffic (setup before it is in the table below)
+  var shown = data.markers.filter(function (m) { return m.kind !== 'setup'; });
+  var t0 = samples.length ? samples[0].at : (shown.length ? shown[0].at : 0), t1 = t0 + 1;
+  shown.forEach(function (m) { t0 = Math.min(t0, m.at); });
+  t0 = Math.max(0, Math.floor(t0) - 1);
   samples.forEach(function (s) { t1 = Math.max(t1, s.at + s.width); });
-  data.markers.forEach(function (m) { t1 = Math.max(t1, m.at); });
-  if (t1 <= t0) t1 = t0 + 1;
+  shown.forEach(function (m) { t1 = Math.max(t1, m.at + 1); });
   function x(t) { return L + (t - t0) / (t1 - t0) * (W - L - R); }
   function y(p) { return T + (1 - p / 100) * (H - T - B); }
   var grid = el('g', {'class': 'grid'});
@@ -221,7 +237,7 @@ SCRIPT = r"""
     grid.appendChild(el('text', {x: L - 6, y: y(p) + 4, 'text-anchor': 'end', 'font-size': 11, fill: '#666'}, p + '%'));
   });
   var step = Math.max(1, Math.ceil((t1 - t0) / 10 / 5) * 5);
-  for (var t = 0; t <= t1; t += step) {
+  for (var t = Math.ceil(t0 / step) * step; t <= t1; t += step) {
     grid.appendChild(el('text', {x: x(t), y: H - B + 14, 'text-anchor': 'middle', 'font-size': 11, fill: '#666'}, t + 's'));
   }
   svg.appendChild(grid);
@@ -253,15 +269,19 @@ SCRIPT = r"""
     if (n > 0) points.push(x(s.at + s.width / 2).toFixed(1) + ',' + y(100 * s.errors / n).toFixed(1));
   });
   svg.appendChild(el('polyline', {'class': 'error-rate', points: points.join(' '), fill: 'none', stroke: '#d62728', 'stroke-width': 2}));
-  // markers: a vertical line each, labels staggered below the plot
+  grid.appendChild(el('text', {x: W - R, y: T - 4, 'text-anchor': 'end', 'font-size': 10, fill: '#999'}, 'seconds since the demo started'));
+  // markers: a vertical line each; labels below the plot, each in the first row where it fits
   var colorOf = {abort: '#d62728', pause: '#c49a00', resume: '#2ca02c', promote: '#2ca02c', analysis: '#1f5fbf',
                  step: '#555', update: '#111', sync: '#7b3fbf', phase: '#111', setup: '#999'};
   var marks = el('g', {'class': 'markers'});
-  data.markers.forEach(function (m, i) {
+  var rowEnds = [];
+  shown.forEach(function (m) {
     var g = el('g', {'class': 'marker', 'data-kind': m.kind});
-    var c = colorOf[m.kind] || '#555';
-    g.appendChild(el('line', {x1: x(m.at), x2: x(m.at), y1: T, y2: H - B, stroke: c, 'stroke-dasharray': '3,3'}));
-    g.appendChild(el('text', {x: x(m.at) + 2, y: H - B + 28 + (i % 4) * 14, 'font-size': 11, fill: c}, m.label));
+    var c = colorOf[m.kind] || '#555', at = x(m.at), width = 6 * m.label.length + 8, row = 0;
+    while (row < rowEnds.length && rowEnds[row] > at) row++;
+    rowEnds[row] = at + width;
+    g.appendChild(el('line', {x1: at, x2: at, y1: T, y2: H - B + 18 + row * 13, stroke: c, 'stroke-dasharray': '3,3'}));
+    g.appendChild(el('text', {x: at + 2, y: H - B + 28 + row * 13, 'font-size': 11, fill: c}, m.label));
     g.appendChild(el('title', {}, m.at.toFixed(1) + 's ' + m.label + (m.detail ? ': ' + m.detail : '')));
     marks.appendChild(g);
   });

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from controller.demo.observe import OutcomeError
 from controller.demo.options import ROOT, DemoOptions
@@ -45,7 +45,7 @@ async def run_process(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     on_line: Callable[[str], None] | None = None,
-    timeout: float = 900.0,
+    within: float = 900.0,
 ) -> Process:
     """Run ``argv`` to its end, appending its output to ``log``; never raises for a non-zero exit."""
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -62,7 +62,7 @@ async def run_process(
 
     async def read() -> None:
         assert proc.stdout is not None
-        with open(log, "a", encoding="utf-8") as out:
+        with _append(log) as out:
             out.write(f"$ {shlex.join(argv)}\n")
             while True:
                 raw = await proc.stdout.readline()
@@ -75,7 +75,7 @@ async def run_process(
                     on_line(line)
 
     try:
-        await asyncio.wait_for(read(), timeout)
+        await asyncio.wait_for(read(), within)
         result.code = await proc.wait()
     except (TimeoutError, asyncio.CancelledError):
         if proc.returncode is None:
@@ -87,6 +87,10 @@ async def run_process(
                 await proc.wait()
         raise
     return result
+
+
+def _append(path: Path) -> TextIO:
+    return open(path, "a", encoding="utf-8")
 
 
 def command_text(argv: Sequence[str]) -> str:
@@ -130,9 +134,9 @@ class Target:
 
     # -- localcluster -------------------------------------------------------------------------
 
-    async def localcluster(self, *args: str, timeout: float = 120.0) -> Process:
+    async def localcluster(self, *args: str, within: float = 120.0) -> Process:
         argv = [sys.executable, "-m", "localcluster", *args, *self.state_args()]
-        return await run_process(argv, log=self.log, timeout=timeout)
+        return await run_process(argv, log=self.log, within=within)
 
     async def start_localcluster(self) -> str:
         """``localcluster up`` unless it runs; what happened, in a few words."""
@@ -164,7 +168,11 @@ class Target:
     # -- Ansible ------------------------------------------------------------------------------
 
     def ansible_env(self) -> dict[str, str]:
-        env = {"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
+        env = {
+            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+        }
         if not self.local:
             if self.kubeconfig:
                 env["K8S_AUTH_KUBECONFIG"] = str(self.kubeconfig)
@@ -179,7 +187,9 @@ class Target:
             extra["localcluster_state_dir"] = str(self.options.state_dir.resolve())
         return extra
 
-    def playbook_argv(self, playbooks: Sequence[str], extra_vars: Mapping[str, Any] | None = None) -> list[str]:
+    def playbook_argv(
+        self, playbooks: Sequence[str], extra_vars: Mapping[str, Any] | None = None
+    ) -> list[str]:
         binary = find_tool("ansible-playbook") or "ansible-playbook"
         variables = {**self.ansible_vars(), **(extra_vars or {})}
         return [
@@ -223,7 +233,14 @@ class Target:
         except ValueError:
             running = False
         up = await self.localcluster(
-            "prometheus", "up", "--scrape-interval", scrape_interval, "--namespace", namespace, "--timeout", "60"
+            "prometheus",
+            "up",
+            "--scrape-interval",
+            scrape_interval,
+            "--namespace",
+            namespace,
+            "--timeout",
+            "60",
         )
         if up.code != 0:
             raise OutcomeError(f"Prometheus did not start (exit code {up.code}):\n{up.tail()}")
@@ -231,7 +248,9 @@ class Target:
         try:
             self.prometheus_url = str(json.loads("\n".join(status.lines))["url"]).rstrip("/")
         except (ValueError, KeyError) as e:
-            raise OutcomeError(f"cannot read Prometheus's address from `prometheus status`:\n{status.tail()}") from e
+            raise OutcomeError(
+                f"cannot read Prometheus's address from `prometheus status`:\n{status.tail()}"
+            ) from e
         self.started_prometheus = not running
         return ("started at " if not running else "already running at ") + self.prometheus_url
 

@@ -132,7 +132,9 @@ def traffic_samples(results: Iterable[Result], *, offset: float, width: float = 
     for index in range(first, last + 1):
         versions, errors, unanswered = buckets.get(index, (Counter(), 0, 0))
         samples.append(
-            Sample(at=index * width, width=width, by_version=dict(versions), errors=errors, unanswered=unanswered)
+            Sample(
+                at=index * width, width=width, by_version=dict(versions), errors=errors, unanswered=unanswered
+            )
         )
     return samples
 
@@ -199,7 +201,12 @@ def rollout_markers(old: Obj | None, new: Obj, at: float) -> list[Marker]:
     before, after = _status(old), _status(new)
     steps = steps_of(new)
     index = after.get("currentStepIndex")
-    if old is not None and index is not None and index != before.get("currentStepIndex"):
+    if (
+        old is not None
+        and index is not None
+        and index != before.get("currentStepIndex")
+        and not after.get("abort")
+    ):
         i = int(index)
         if i < len(steps):
             markers.append(Marker(at, "step", f"step {i + 1}/{len(steps)}: {describe_step(steps[i])}"))
@@ -213,11 +220,12 @@ def rollout_markers(old: Obj | None, new: Obj, at: float) -> list[Marker]:
     elif was_paused and not paused and old is not None:
         markers.append(Marker(at, "resume", "resumed"))
     if after.get("abort") and not before.get("abort"):
-        markers.append(Marker(at, "abort", "aborted", str(after.get("message") or "")))
+        message = str(after.get("message") or "")
+        markers.append(Marker(at, "abort", "aborted", message if "abort" in message.lower() else ""))
     run_name, run_status = _step_run(new)
     old_name, old_status = _step_run(old)
-    if run_name and (run_name, run_status) != (old_name, old_status):
-        markers.append(Marker(at, "analysis", f"analysis {run_status or 'started'}", run_name))
+    if run_name and run_status and (run_name, run_status) != (old_name, old_status):
+        markers.append(Marker(at, "analysis", f"analysis {run_status}", run_name))
     phase, message = rollout_phase(new)
     old_phase = rollout_phase(old)[0] if old is not None else ""
     if phase != old_phase and phase in ("Healthy", "Degraded"):

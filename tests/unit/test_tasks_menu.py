@@ -80,11 +80,13 @@ def test_the_default_recipe_is_the_list() -> None:
         (["install"], "./dev install"),
         (["--yes", "uninstall", "true"], "./dev uninstall --crds"),
         (["demo", "manual"], "./dev demo --scenario manual"),
+        (["demo", "abort", "--pause", "30s"], "./dev demo --scenario abort --pause 30s"),
+        (["rollout-demo"], "./dev demo --scenario starter"),
     ],
 )
 def test_recipes_run_what_they_say(recipe: list[str], expected: str) -> None:
     shown = run(str(BIN / "just"), "--dry-run", *recipe).stderr
-    assert expected in shown.splitlines(), shown
+    assert expected in [line.rstrip() for line in shown.splitlines()], shown
 
 
 def test_uninstall_asks_before_it_runs() -> None:

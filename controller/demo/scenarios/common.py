@@ -62,7 +62,9 @@ async def prepare(
         "canary steps, starts its pods next to the Deployment's and scales the Deployment down once the "
         "Rollout is Healthy. Run again, both change nothing but the steps.",
     ) as handle:
-        argv = run.target.playbook_argv(["playbooks/demo.yml", "playbooks/migrate.yml"], {"rollouts_migrate_steps": steps})
+        argv = run.target.playbook_argv(
+            ["playbooks/demo.yml", "playbooks/migrate.yml"], {"rollouts_migrate_steps": steps}
+        )
         run.narrator.commands("The same as:", [command_text(argv)])
         await run.target.playbook(
             ["playbooks/demo.yml", "playbooks/migrate.yml"],
@@ -71,7 +73,7 @@ async def prepare(
         )
         handle.note = "steps: " + ", ".join(_step_words(s) for s in steps)
     await run.connect()
-    observer = await run.watch_rollout()
+    await run.watch_rollout()
     await settle(run)
     async with run.step(
         "Send traffic through the frontend's Service",
@@ -84,10 +86,13 @@ async def prepare(
         await run.show_live()
         await run.wait_traffic(2.0)
         now = run.window(run.now() - 2.0)
-        run.check(now.answered > 0, f"the Service answers: {now.describe()}", f"nothing answered through {SERVICE}: {now.describe()}")
+        run.check(
+            now.answered > 0,
+            f"the Service answers: {now.describe()}",
+            f"nothing answered through {SERVICE}: {now.describe()}",
+        )
         handle.note = traffic.test.target
     run.show_tree()
-    _ = observer
 
 
 def _step_words(step: Obj) -> str:
@@ -121,7 +126,9 @@ async def install_controller(run: Run) -> None:
         "from this checkout. Idempotent: a second run changes nothing.",
     ) as handle:
         argv = run.target.playbook_argv(["playbooks/install.yml"])
-        run.narrator.commands("The same as:", [command_text(argv), "# or: just install (everything: site.yml)"])
+        run.narrator.commands(
+            "The same as:", [command_text(argv), "# or: just install (everything: site.yml)"]
+        )
         result = await run.target.playbook(["playbooks/install.yml"])
         recap = next((line for line in reversed(result.lines) if " ok=" in line), "")
         handle.note = " ".join(recap.split()[2:6]) if recap else "installed"
@@ -157,8 +164,10 @@ async def settle(run: Run) -> None:
 async def release(run: Run, new_image: str) -> str:
     """``rollouts set image``: the update starts; the new revision's pod-template hash."""
     observer = run.watch
-    before = str(observer.status().get("stableRS") or "")
-    run.narrator.commands("The same as:", [rollouts_command("set", "image", ROLLOUT, f"{CONTAINER}={new_image}")])
+    before = str(observer.status().get("currentPodHash") or "")
+    run.narrator.commands(
+        "The same as:", [rollouts_command("set", "image", ROLLOUT, f"{CONTAINER}={new_image}")]
+    )
     await run.operation("set_image", CONTAINER, new_image)
     run.mark("update", f"update to {version(new_image)}")
 
@@ -169,22 +178,28 @@ async def release(run: Run, new_image: str) -> str:
         observed = str(status.get("observedGeneration") or "") == str(meta.get("generation") or "")
         return current if observed and current and current != before else None
 
-    return await observer.until(new_hash, f"the controller to start the update to {new_image}", STEP_TIMEOUT)
+    found: str = await observer.until(
+        new_hash, f"the controller to start the update to {new_image}", STEP_TIMEOUT
+    )
+    run.narrator.info(f"revision {before or '-'} -> {found}")
+    return found
 
 
-async def wait_paused(run: Run, step_index: int, *, timeout: float = STEP_TIMEOUT) -> Obj:
+async def wait_paused(run: Run, step_index: int, *, within: float = STEP_TIMEOUT) -> Obj:
     """Until the Rollout pauses at ``step_index`` (0-based)."""
     observer = run.watch
 
     def paused() -> Obj | None:
         status = observer.status()
         if status.get("abort"):
-            raise_outcome(f"the Rollout aborted instead of pausing at step {step_index + 1}: {status.get('message')}")
+            raise_outcome(
+                f"the Rollout aborted instead of pausing at step {step_index + 1}: {status.get('message')}"
+            )
         if status.get("pauseConditions") and int(status.get("currentStepIndex") or 0) == step_index:
             return status
         return None
 
-    status: Obj = await observer.until(paused, f"the pause at step {step_index + 1}", timeout)
+    status: Obj = await observer.until(paused, f"the pause at step {step_index + 1}", within)
     return status
 
 
@@ -192,7 +207,7 @@ def raise_outcome(message: str) -> None:
     raise OutcomeError(message)
 
 
-async def wait_healthy(run: Run, pod_hash: str, *, timeout: float = STEP_TIMEOUT) -> None:
+async def wait_healthy(run: Run, pod_hash: str, *, within: float = STEP_TIMEOUT) -> None:
     """Until the Rollout is Healthy and fully on ``pod_hash``: its pods all available, others at 0."""
     observer = run.watch
 
@@ -210,21 +225,21 @@ async def wait_healthy(run: Run, pod_hash: str, *, timeout: float = STEP_TIMEOUT
             and all(spec == 0 for h, (spec, _) in counts.items() if h != pod_hash)
         )
 
-    await observer.until(healthy, f"Healthy with every pod on revision {pod_hash}", timeout)
+    await observer.until(healthy, f"Healthy with every pod on revision {pod_hash}", within)
 
 
-async def wait_degraded(run: Run, *, timeout: float = STEP_TIMEOUT) -> Obj:
+async def wait_degraded(run: Run, *, within: float = STEP_TIMEOUT) -> Obj:
     observer = run.watch
 
     def degraded() -> Obj | None:
         rollout = observer.rollout()
         return rollout if rollout_phase(rollout)[0] == "Degraded" else None
 
-    rollout: Obj = await observer.until(degraded, "phase Degraded", timeout)
+    rollout: Obj = await observer.until(degraded, "phase Degraded", within)
     return rollout
 
 
-async def back_on(run: Run, pod_hash: str, *, timeout: float = STEP_TIMEOUT) -> None:
+async def back_on(run: Run, pod_hash: str, *, within: float = STEP_TIMEOUT) -> None:
     """Until every pod of the Rollout is on ``pod_hash`` (the others scaled to 0)."""
     observer = run.watch
 
@@ -235,10 +250,10 @@ async def back_on(run: Run, pod_hash: str, *, timeout: float = STEP_TIMEOUT) -> 
             spec == 0 for h, (spec, _) in counts.items() if h != pod_hash
         )
 
-    await observer.until(only, f"every pod back on revision {pod_hash}", timeout)
+    await observer.until(only, f"every pod back on revision {pod_hash}", within)
 
 
-def check_split(run: Run, seen: Window, new: str, old: str, *, low: float = 20.0, high: float = 80.0) -> None:
+def check_split(run: Run, seen: Window, new: str, old: str, *, low: float = 10.0, high: float = 90.0) -> None:
     """During a 50% step both versions answer, each between ``low`` and ``high`` percent."""
     share = seen.percent(new)
     run.check(

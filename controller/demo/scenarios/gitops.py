@@ -8,13 +8,13 @@ the repository with server-side apply, so fields the controller owns are left to
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from controller.demo.engine import Run, ScenarioSpec
+from controller.demo.engine import Run, ScenarioSpec, stop_task
 from controller.demo.observe import OutcomeError
 from controller.demo.options import DEMOS
 from controller.demo.prereq import find_tool
@@ -24,7 +24,6 @@ from controller.demo.scenarios.common import (
     check_split,
     install_controller,
     start_cluster,
-    version,
     wait_healthy,
     wait_paused,
 )
@@ -67,7 +66,7 @@ class Repo:
             log=self.run.target.log,
             env=GIT_ENV,
             cwd=cwd or self.path,
-            timeout=60,
+            within=60,
         )
         if result.code != 0:
             raise OutcomeError(f"git {' '.join(args)} failed (exit code {result.code}):\n{result.tail()}")
@@ -145,7 +144,10 @@ class SyncLoop:
 
     async def once(self, *, only_if_changed: bool) -> bool:
         result = await run_process(
-            self.argv(only_if_changed=only_if_changed), log=self.run.target.log, env=self.env(), timeout=SYNC_TIMEOUT
+            self.argv(only_if_changed=only_if_changed),
+            log=self.run.target.log,
+            env=self.env(),
+            within=SYNC_TIMEOUT,
         )
         if result.code != 0:
             self.failures += 1
@@ -154,13 +156,23 @@ class SyncLoop:
         head = self.checkout / ".git"
         if head.exists():
             sha = (
-                await run_process(["git", "-C", str(self.checkout), "rev-parse", "HEAD"], log=self.run.target.log, timeout=30)
-            ).lines[-1].strip()
+                (
+                    await run_process(
+                        ["git", "-C", str(self.checkout), "rev-parse", "HEAD"],
+                        log=self.run.target.log,
+                        within=30,
+                    )
+                )
+                .lines[-1]
+                .strip()
+            )
             if sha != self.synced:
                 self.synced = sha
                 subject = (
                     await run_process(
-                        ["git", "-C", str(self.checkout), "log", "-1", "--format=%s"], log=self.run.target.log, timeout=30
+                        ["git", "-C", str(self.checkout), "log", "-1", "--format=%s"],
+                        log=self.run.target.log,
+                        within=30,
                     )
                 ).lines[-1]
                 self.run.mark("sync", f"synced {sha[:7]}", subject)
@@ -185,8 +197,9 @@ class SyncLoop:
                     + (f"; its last failure:\n{self.last_error}" if self.last_error else "")
                 )
             self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), min(left, 1.0))
+            waiter = asyncio.ensure_future(self._changed.wait())
+            await asyncio.wait({waiter}, timeout=min(left, 1.0))
+            waiter.cancel()
         return time.monotonic() - started
 
 
@@ -197,14 +210,14 @@ async def _get(run: Run, path: str) -> dict[str, Any] | None:
         return None
 
 
-async def _poll(run: Run, check: Any, what: str, timeout: float = STEP_TIMEOUT) -> Any:
-    deadline = time.monotonic() + timeout
+async def _poll(run: Run, check: Any, what: str, within: float = STEP_TIMEOUT) -> Any:
+    deadline = time.monotonic() + within
     while True:
         value = await check()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise OutcomeError(f"timed out after {timeout:g}s waiting for {what}")
+            raise OutcomeError(f"timed out after {within:g}s waiting for {what}")
         await asyncio.sleep(0.3)
 
 
@@ -253,7 +266,9 @@ async def main(run: Run) -> None:
     log_lines: list[str] = []
 
     def git_log() -> str:
-        marked = [line + ("   ← synced" if sync.synced.startswith(line.split()[0]) else "") for line in log_lines]
+        marked = [
+            line + ("   ← synced" if sync.synced.startswith(line.split()[0]) else "") for line in log_lines
+        ]
         return "git log\n" + "\n".join(marked)
 
     async def refresh_log() -> None:
@@ -269,15 +284,10 @@ async def main(run: Run) -> None:
         "sync loop like Argo CD's.",
         look="each sync marked with the commit it applied; the Deployment's 2 pods serving blue.",
     ) as handle:
-        run.narrator.commands("The same as (from the checkout, in a loop):", [command_text(sync.argv(only_if_changed=True))])
-        task = asyncio.create_task(sync.loop())
-
-        async def stop_sync() -> None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-
-        run.push(stop_sync)
+        run.narrator.commands(
+            "The same as (from the checkout, in a loop):", [command_text(sync.argv(only_if_changed=True))]
+        )
+        run.push(partial(stop_task, asyncio.create_task(sync.loop()), 30.0))
         took = await sync.wait_for(first)
 
         async def available() -> bool:
@@ -309,7 +319,9 @@ async def main(run: Run) -> None:
             stable = str(status.get("stableRS") or "")
             return stable if status.get("phase") == "Healthy" and stable else None
 
-        stable_hash = await observer.until(first_revision, "the Rollout's first revision to be Healthy", STEP_TIMEOUT)
+        stable_hash = await observer.until(
+            first_revision, "the Rollout's first revision to be Healthy", STEP_TIMEOUT
+        )
         await wait_healthy(run, stable_hash)
 
         async def scaled_down() -> dict[str, Any] | None:
@@ -353,7 +365,7 @@ async def main(run: Run) -> None:
         "reverts the release commit.",
     ) as handle:
         await run.wait_traffic(run.options.pause)
-        check_split(run, run.window(paused_at + 0.5), version(f":{NEW}"), version(f":{OLD}"))
+        check_split(run, run.window(paused_at + 0.5), NEW, OLD)
         handle.note = run.window(paused_at + 0.5).describe()
     async with run.step(
         "Revert commit 3 in Git",

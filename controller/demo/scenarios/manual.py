@@ -58,13 +58,17 @@ async def main(run: Run) -> None:
     async with run.step(
         "Wait for a promotion",
         say=f"The canary stays at 50% for as long as it takes; {who}. Promoting sends the patch "
-        "`kubectl argo rollouts promote` sends: {\"status\":{\"pauseConditions\":null}} to the status subresource.",
+        '`kubectl argo rollouts promote` sends: {"status":{"pauseConditions":null}} to the status subresource.',
         look=f"the traffic split holding at about half {new}, half {old}.",
     ) as handle:
         kubeconfig = f"export KUBECONFIG={run.target.kubeconfig}" if run.target.kubeconfig else ""
         run.narrator.commands(
             "In another terminal:",
-            [c for c in (kubeconfig, "just rollout-promote", f"# or: {rollouts_command('promote', ROLLOUT)}") if c],
+            [
+                c
+                for c in (kubeconfig, "just rollout-promote", f"# or: {rollouts_command('promote', ROLLOUT)}")
+                if c
+            ],
         )
         if auto is None:
             run.narrator.info(f"waiting for a promotion of {NAMESPACE}/{ROLLOUT} (Ctrl-C to stop)")
