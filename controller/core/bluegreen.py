@@ -37,7 +37,7 @@ from controller.core import bluegreen_analysis as bga
 from controller.core import bluegreen_replicas as bgr
 from controller.core import conditions as c
 from controller.core import replicas as rmath
-from controller.core import restart, workload
+from controller.core import restart, revisions, workload
 from controller.core.canary import MANAGED_BY_ANNOTATION
 from controller.core.canary_invalid import plan_invalid_spec
 from controller.core.canary_status import (
@@ -50,13 +50,11 @@ from controller.core.canary_status import (
 from controller.core.hashing import POD_TEMPLATE_HASH_LABEL, pod_template_hash
 from controller.core.phase import calculate_phase
 from controller.core.plan import NORMAL, WARNING, Event, Plan, status_merge_patch
-from controller.core.podtemplate import templates_equal
 from controller.core.snapshot import (
     DESIRED_REPLICAS_ANNOTATION,
     REVISION_ANNOTATION,
     RawObject,
     Snapshot,
-    creation_key,
     name_of,
     new_replica_set,
     pod_hash_of,
@@ -239,27 +237,17 @@ class _Reconcile:
         return self.rss.get(self.stable_name) if self.stable_name else None
 
     def _oldest_first(self) -> list[tuple[str, dict[str, Any]]]:
-        return sorted(self.rss.items(), key=lambda item: creation_key(item[1]))
+        return revisions.oldest_first(self.rss)  # type: ignore[return-value]
 
     def _by_hash(self, pod_hash: str | None) -> dict[str, Any] | None:
         return next((rs for rs in self.rss.values() if pod_hash and pod_hash_of(rs) == pod_hash), None)
 
     def _find_new_rs(self, template: Mapping[str, Any]) -> str | None:
-        """Argo's ``FindNewReplicaSet``: the hash first, then a template equal after defaults."""
-        for name, rs in self._oldest_first():
-            if pod_hash_of(rs) == self.target_hash:
-                return name
-        for name, rs in self._oldest_first():
-            if templates_equal(((rs.get("spec") or {}).get("template")) or {}, template):
-                return name
-        return None
+        return revisions.find_new_replica_set(self.rss, self.target_hash, template)
 
     def revision(self) -> int:
         """The revision of the update in progress (the new ReplicaSet's)."""
-        new = self.new_rs
-        if new is not None and revision_of(new) > 0:
-            return revision_of(new)
-        return max((revision_of(rs) for rs in self.rss.values()), default=0) + 1
+        return revisions.update_revision(self.rss, self.new_rs)
 
     def new_hash(self) -> str:
         return pod_hash_of(self.new_rs) if self.new_rs is not None else self.target_hash
@@ -499,19 +487,9 @@ class _Reconcile:
 
     def cleanup_history(self) -> None:
         """Argo's ``reconcileRevisionHistoryLimit``: delete the oldest scaled-down others."""
-        others = sorted(self.others(), key=creation_key)
-        excess = len(others) - self.view.spec.revision_history_limit
-        for rs in others[: max(excess, 0)]:
-            if spec_replicas(rs) != 0 or status_count(rs, "replicas") != 0:
-                continue
-            if int((rs.get("metadata") or {}).get("generation") or 0) > status_count(
-                rs, "observedGeneration"
-            ):
-                continue
-            if (rs.get("metadata") or {}).get("deletionTimestamp"):
-                continue
-            self.deletes.append(name_of(rs))
-            del self.rss[name_of(rs)]
+        for name in revisions.history_deletions(self.others(), self.view.spec.revision_history_limit):
+            self.deletes.append(name)
+            del self.rss[name]
 
     # --- pause and the active Service ---------------------------------------------------------
     def ready_for_pause(self) -> bool:
@@ -637,15 +615,11 @@ class _Reconcile:
 
     # --- status ----------------------------------------------------------------------------
     def rollback_within_window(self) -> bool:
-        """Argo's ``isRollbackWithinWindow`` (see the canary planner)."""
+        """Argo's ``isRollbackWithinWindow`` on the ReplicaSets as observed."""
         window = self.view.spec.rollback_window_revisions
-        if not window or window <= 0 or self.new_name is None or self.stable_name is None:
-            return False
-        observed = {name: creation_key(rs) for name, rs in self.observed.items()}
-        new_key, stable_key = observed.get(self.new_name), observed.get(self.stable_name)
-        if new_key is None or stable_key is None or not new_key < stable_key:
-            return False
-        return sum(1 for key in observed.values() if new_key < key < stable_key) < window
+        return revisions.rollback_within_window(
+            list(self.observed.values()), self.new_name, self.stable_name, window
+        )
 
     def sync_status(self, *, reset: bool) -> Plan:
         """Argo's ``syncRolloutStatusBlueGreen`` then ``persistRolloutStatus``."""
@@ -812,16 +786,7 @@ class _Reconcile:
         return patch or None
 
     def _state_change_events(self, status: Mapping[str, Any]) -> None:
-        """Argo's ``sendStateChangeEvents``: RolloutPaused / RolloutResumed."""
-        was = bool(self.old_status.get("pauseConditions"))
-        now_paused = bool(status.get("pauseConditions"))
-        if was == now_paused:
-            return
-        if now_paused:
-            reason = status["pauseConditions"][0]["reason"]
-            self.events.append((NORMAL, c.ROLLOUT_PAUSED_REASON, f"{c.ROLLOUT_PAUSED_MESSAGE} ({reason})"))
-        elif not status.get("abortedAt"):
-            self.events.append((NORMAL, c.ROLLOUT_RESUMED_REASON, c.ROLLOUT_RESUMED_MESSAGE))
+        self.events.extend(revisions.pause_events(self.old_status, status))
 
 
 __all__ = ["plan_bluegreen", "referenced_problems"]

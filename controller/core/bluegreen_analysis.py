@@ -40,6 +40,7 @@ from controller.core.canary_analysis import (
     INSTANCE_ID_LABEL,
     analysis_status,
     history_deletions,
+    missing_referenced_templates,
     needs_new_run,
     run_message,
     run_phase,
@@ -85,18 +86,7 @@ def missing_templates(
     cluster_templates: Mapping[str, RawObject],
 ) -> list[Problem]:
     """Argo's ``ValidateRolloutReferencedResources`` for blue-green analysis: every template exists."""
-    problems = []
-    for path, ref in template_refs(rollout):
-        name = str(ref.get("templateName") or "")
-        if ref.get("clusterScope"):
-            if name not in cluster_templates:
-                message = f'ClusterAnalysisTemplate "{name}" not found'
-                problems.append(Problem(f"{path}.templateName", message, value=name))
-        elif name not in templates:
-            problems.append(
-                Problem(f"{path}.templateName", f'AnalysisTemplate "{name}" not found', value=name)
-            )
-    return problems
+    return missing_referenced_templates(template_refs(rollout), templates, cluster_templates)
 
 
 def is_saturated(rollout: Mapping[str, Any], rs: RawObject | None) -> bool:

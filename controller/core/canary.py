@@ -35,7 +35,7 @@ from controller.api import (
     validate_rollout,
 )
 from controller.api.problems import SpecError
-from controller.core import canary_analysis, restart, trafficrouting, workload
+from controller.core import canary_analysis, restart, revisions, trafficrouting, workload
 from controller.core import conditions as c
 from controller.core import replicas as rmath
 from controller.core.canary_invalid import plan_invalid_spec
@@ -50,7 +50,6 @@ from controller.core.canary_status import (
 from controller.core.hashing import POD_TEMPLATE_HASH_LABEL, pod_template_hash, step_hash
 from controller.core.phase import calculate_phase
 from controller.core.plan import NORMAL, WARNING, Event, Plan, status_merge_patch
-from controller.core.podtemplate import templates_equal
 from controller.core.snapshot import (
     REVISION_ANNOTATION,
     Snapshot,
@@ -188,25 +187,14 @@ class _Reconcile:
         return [rs for name, rs in self.rss.items() if name not in skip]
 
     def _sorted_oldest(self) -> list[tuple[str, dict[str, Any]]]:
-        return sorted(self.rss.items(), key=lambda item: creation_key(item[1]))
+        return revisions.oldest_first(self.rss)  # type: ignore[return-value]
 
     def _find_new_rs(self, template: Mapping[str, Any]) -> str | None:
-        """Argo's ``FindNewReplicaSet``: the hash label first, then a template equal after
-        Kubernetes' defaults (:func:`~controller.core.podtemplate.templates_equal`)."""
-        for name, rs in self._sorted_oldest():
-            if pod_hash_of(rs) == self.target_hash:
-                return name
-        for name, rs in self._sorted_oldest():
-            if templates_equal(((rs.get("spec") or {}).get("template")) or {}, template):
-                return name
-        return None
+        return revisions.find_new_replica_set(self.rss, self.target_hash, template)
 
     def revision(self) -> int:
         """The revision of the update in progress (the new ReplicaSet's, or the next one)."""
-        new = self.new_rs
-        if new is not None and revision_of(new) > 0:
-            return revision_of(new)
-        return max((revision_of(rs) for rs in self.rss.values()), default=0) + 1
+        return revisions.update_revision(self.rss, self.new_rs)
 
     def current_pod_hash(self) -> str:
         return pod_hash_of(self.new_rs) if self.new_rs is not None else self.target_hash
@@ -347,16 +335,9 @@ class _Reconcile:
 
     def cleanup_history(self) -> None:
         """Argo's ``cleanupRollouts``: delete the oldest scaled-down others beyond the limit."""
-        others = sorted(self.others(), key=creation_key)
-        excess = len(others) - self.view.spec.revision_history_limit
-        for rs in others[: max(excess, 0)]:
-            if spec_replicas(rs) != 0 or status_count(rs, "replicas") != 0:
-                continue
-            generation = int((rs.get("metadata") or {}).get("generation") or 0)
-            if generation > status_count(rs, "observedGeneration"):
-                continue
-            self.deletes.append(name_of(rs))
-            del self.rss[name_of(rs)]
+        for name in revisions.history_deletions(self.others(), self.view.spec.revision_history_limit):
+            self.deletes.append(name)
+            del self.rss[name]
 
     def reconcile_services(self) -> None:
         """Argo's ``reconcileStableAndCanaryService`` for basic canary."""
@@ -745,19 +726,11 @@ class _Reconcile:
         return self.persist(status, index)
 
     def rollback_within_window(self) -> bool:
-        """Argo's ``isRollbackWithinWindow``: the new ReplicaSet is older than the stable one,
-        with fewer than ``rollbackWindow.revisions`` ReplicaSets created in between."""
+        """Argo's ``isRollbackWithinWindow`` on the ReplicaSets as observed."""
         window = self.view.spec.rollback_window_revisions
-        if not window or window <= 0 or self.new_name is None or self.stable_name is None:
-            return False
-        # creation time first, then the revision *as observed* (before sync_revision bumped a
-        # reused ReplicaSet): timestamps have a resolution of one second
-        observed = {name_of(rs): creation_key(rs) for rs in self.snap.replica_sets}
-        new_key, stable_key = observed.get(self.new_name), observed.get(self.stable_name)
-        if new_key is None or stable_key is None or not new_key < stable_key:
-            return False
-        between = sum(1 for key in observed.values() if new_key < key < stable_key)
-        return between < window
+        return revisions.rollback_within_window(
+            self.snap.replica_sets, self.new_name, self.stable_name, window
+        )
 
     def should_full_promote(self, index: int | None) -> str:
         """Argo's ``shouldFullPromote`` for canary."""
@@ -853,16 +826,7 @@ class _Reconcile:
         return patch or None
 
     def _state_change_events(self, status: Mapping[str, Any]) -> None:
-        """Argo's ``sendStateChangeEvents``: RolloutPaused / RolloutResumed."""
-        was = bool(self.old_status.get("pauseConditions"))
-        now_paused = bool(status.get("pauseConditions"))
-        if was == now_paused:
-            return
-        if now_paused:
-            reason = status["pauseConditions"][0]["reason"]
-            self.events.append((NORMAL, c.ROLLOUT_PAUSED_REASON, f"{c.ROLLOUT_PAUSED_MESSAGE} ({reason})"))
-        elif not status.get("abortedAt"):
-            self.events.append((NORMAL, c.ROLLOUT_RESUMED_REASON, c.ROLLOUT_RESUMED_MESSAGE))
+        self.events.extend(revisions.pause_events(self.old_status, status))
 
 
 def _aware(moment: datetime) -> datetime:

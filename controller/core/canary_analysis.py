@@ -95,8 +95,17 @@ def missing_templates(
     cluster_templates: Mapping[str, RawObject],
 ) -> list[Problem]:
     """Argo's ``ValidateRolloutReferencedResources`` for analysis: every referenced template exists."""
+    return missing_referenced_templates(_template_refs(rollout), templates, cluster_templates)
+
+
+def missing_referenced_templates(
+    refs: Sequence[tuple[str, Mapping[str, Any]]],
+    templates: Mapping[str, RawObject],
+    cluster_templates: Mapping[str, RawObject],
+) -> list[Problem]:
+    """A :class:`Problem` for each ``(JSON path, templates[] entry)`` whose template is missing."""
     problems = []
-    for path, ref in _template_refs(rollout):
+    for path, ref in refs:
         name = str(ref.get("templateName") or "")
         if ref.get("clusterScope"):
             if name not in cluster_templates:
@@ -365,6 +374,7 @@ __all__ = [
     "AnalysisOutcome",
     "analysis_status",
     "history_deletions",
+    "missing_referenced_templates",
     "missing_templates",
     "needs_new_run",
     "reconcile_analysis",

@@ -136,13 +136,3 @@ def new_replica_set(rollout: RawObject, pod_hash: str, revision: int) -> dict[st
             "template": template,
         },
     }
-
-
-def strip_hash(template: Mapping[str, Any]) -> dict[str, Any]:
-    """A pod template without the ``rollouts-pod-template-hash`` label."""
-    result = copy.deepcopy(dict(template))
-    meta = dict(result.get("metadata") or {})
-    labels = {k: v for k, v in (meta.get("labels") or {}).items() if k != POD_TEMPLATE_HASH_LABEL}
-    meta["labels"] = labels
-    result["metadata"] = meta
-    return result
