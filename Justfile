@@ -85,7 +85,7 @@ rollout-demo:
 load-test svc=service duration="30s":
     ./dev load-test --service {{ svc }} --duration {{ duration }}
 
-# Run a demo scenario end to end: basic, manual, abort, prometheus or gitops (docs/demos.md); flags pass through, e.g. just demo abort --pause 30s --report abort.html
+# Run a demo scenario end to end: basic, manual, abort, prometheus, gitops, bluegreen or weighted (docs/demos.md); flags pass through, e.g. just demo abort --pause 30s --report abort.html
 [group('demo')]
 demo scenario="basic" *flags:
     ./dev demo --scenario {{ scenario }} {{ flags }}

@@ -246,7 +246,7 @@ def migrate(
 @task(
     auto_shortflags=False,
     help={
-        "scenario": "basic (default), manual, abort, prometheus, gitops (docs/demos.md), or starter",
+        "scenario": "basic (default), manual, abort, prometheus, gitops, bluegreen, weighted (docs/demos.md), or starter",
         "pause": "the canary's pause, its observation window: 5s, 30s, 2m (default: the seed's 2m)",
         "context": "localcluster (default: started by the demo) or a context of your kubeconfig",
         "no_narration": "print only the steps, results and summary",

@@ -34,6 +34,8 @@ scenarios:
   abort       a failing release aborted during its pause, then the fixed one
   prometheus  a real Prometheus and an AnalysisTemplate decide: promote, or roll back
   gitops      a local Git repository, ansible-pull as the sync loop, a revert rolls back
+  bluegreen   a preview Service, then the active Service switches all traffic at once
+  weighted    10% -> 30% -> 100% of the requests by the Ingress (ingress-nginx), on 2 pods
   starter     no scenario: check that the installed demo is ready and say how to run one by hand
 
 examples:
@@ -41,6 +43,7 @@ examples:
   python -m controller.demo abort --pause 30s --report abort.html
   python -m controller.demo manual --auto-promote-after 20s
   python -m controller.demo gitops --keep           # leave it running to explore
+  python -m controller.demo weighted --pause 30s --report weighted.html
 """
 
 

@@ -32,6 +32,7 @@ from controller.demo.setup import Target
 from controller.demo.timeline import Marker, Window, traffic_samples, window
 from controller.kube import ApiClient, KubeError
 from controller.loadtest import LoadTest, TargetError, resolve_service
+from controller.loadtest.target import resolve_ingress
 
 INTERRUPTED = "interrupted"
 #: how long the demo's load test could run at most (it is stopped when the run ends)
@@ -90,6 +91,8 @@ class Run:
         self.observer: Observer | None = None
         self.traffic: Traffic | None = None
         self.load_offset = 0.0
+        #: how to send the same traffic by hand (said when the run is kept)
+        self.load_test_hint = ""
         #: the image of the stable revision when the scenario starts its update
         self.stable_image = ""
         #: the text beside the tree in the live view (the gitops scenario's git log)
@@ -194,20 +197,34 @@ class Run:
             with contextlib.suppress(OutcomeError):
                 self.record.final_tree = self.observer.tree()
 
-    async def send_traffic(self, service: str = f"{NAMESPACE}/{SERVICE}") -> Traffic:
-        """Start the demo's load test through ``service`` (it runs until the run ends)."""
+    async def send_traffic(
+        self,
+        service: str = f"{NAMESPACE}/{SERVICE}",
+        *,
+        ingress: str | None = None,
+        rps: float | None = None,
+    ) -> Traffic:
+        """Start the demo's load test through ``service`` — or through ``ingress`` (``NS/NAME``: its
+        address, with its rule's ``Host``) — at ``rps`` (default ``--rps``); it runs until the run ends."""
         assert self._stack is not None and self.target.config is not None
+        headers: dict[str, str] = {}
         try:
-            url = await resolve_service(self.target.config, service, path="/color")
+            if ingress is not None:
+                url, headers = await resolve_ingress(self.target.config, ingress, path="/color")
+                self.load_test_hint = f"rollouts load-test --ingress {ingress}"
+            else:
+                url = await resolve_service(self.target.config, service, path="/color")
+                self.load_test_hint = f"just load-test {service}"
         except TargetError as e:
             raise OutcomeError(f"cannot send traffic: {e}") from e
         test = LoadTest(
             url,
-            rps=self.options.rps,
+            rps=rps or self.options.rps,
             duration=LOAD_TEST_SECONDS,
             concurrency=20,
             request_timeout=5.0,
             give_up_if_unreachable=False,
+            headers=headers,
         )
         self.load_offset = self.now()
         self.traffic = Traffic(test, time.monotonic())
@@ -265,10 +282,14 @@ class Run:
     # -- rollout operations (what `rollouts ...` sends) -------------------------------------------
 
     async def operation(self, name: str, *args: Any, **kwargs: Any) -> operations.Result:
-        """One of controller.cli.operations (promote, abort, retry, undo, set_image) on the Rollout."""
+        """One of controller.cli.operations (promote, abort, retry, undo, set_image) on the Rollout
+        being watched (the seed's frontend before any is)."""
+        namespace, rollout = (
+            (self.observer.namespace, self.observer.name) if self.observer else (NAMESPACE, ROLLOUT)
+        )
         try:
             result: operations.Result = await operations.OPERATIONS[name](
-                self.client, NAMESPACE, ROLLOUT, *args, **kwargs
+                self.client, namespace, rollout, *args, **kwargs
             )
         except KubeError as e:
             raise OutcomeError(f"`rollouts {name.replace('_', ' ')}` failed: {e}") from e
@@ -333,9 +354,12 @@ class Run:
         namespace, name = (
             (self.observer.namespace, self.observer.name) if self.observer else (NAMESPACE, ROLLOUT)
         )
+        load_test = (
+            self.load_test_hint or f"just load-test {namespace}/{SERVICE if namespace == NAMESPACE else name}"
+        )
         commands += [
             f"just rollout-watch {name} {namespace}    # the tree, live",
-            f"just load-test {namespace}/{SERVICE if namespace == NAMESPACE else name}    # traffic and its split",
+            f"{load_test}    # traffic and its split",
             f"just rollout-history {name} {namespace}",
         ]
         if self.target.started_cluster:

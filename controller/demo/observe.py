@@ -83,7 +83,7 @@ class Observer:
         self._notify()
 
     def _rollout_changed(self, old: Obj, new: Obj) -> None:
-        for marker in rollout_markers(old, new, self.clock()):
+        for marker in rollout_markers(old, new, self.clock(), version_of=self.version_of):
             self.on_marker(marker)
         self._notify()
 
@@ -172,6 +172,13 @@ class Observer:
             "containers"
         ) or []
         return str(containers[0].get("image") or "") if containers else ""
+
+    def version_of(self, pod_hash: str) -> str:
+        """The version a revision runs (its image's tag), else its pod-template hash."""
+        try:
+            return self.image_of(pod_hash).rpartition(":")[2] or pod_hash
+        except OutcomeError:
+            return pod_hash
 
     def runs_of(self, pod_hash: str) -> list[Obj]:
         """AnalysisRuns of one revision, oldest first."""

@@ -23,6 +23,10 @@ PROMETHEUS_FIX = (
 )
 #: seconds to wait for a cluster's /version before calling it down
 REACH_TIMEOUT = 5.0
+#: the playbooks a scenario runs, where not all three (these deploy their own frontend)
+PLAYBOOKS = {"bluegreen": ("install.yml",), "weighted": ("install.yml",)}
+#: what an IngressClass served by ingress-nginx names as its controller
+INGRESS_NGINX = "k8s.io/ingress-nginx"
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,7 @@ def find_tool(name: str) -> str | None:
 def check_tools(options: DemoOptions) -> list[Problem]:
     """The programs and files the scenario needs on this machine."""
     problems: list[Problem] = []
-    for playbook in ("install.yml", "demo.yml", "migrate.yml"):
+    for playbook in PLAYBOOKS.get(options.scenario, ("install.yml", "demo.yml", "migrate.yml")):
         if not (ROOT / "playbooks" / playbook).is_file():
             problems.append(
                 Problem(
@@ -110,6 +114,8 @@ async def check_cluster(options: DemoOptions) -> list[Problem]:
     try:
         async with ApiClient(config, timeout=REACH_TIMEOUT) as api:
             await api.get("/version")
+            if options.scenario == "weighted":
+                return await _check_ingress_nginx(api, options)
     except (KubeError, OSError, TimeoutError) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         return [
@@ -119,3 +125,18 @@ async def check_cluster(options: DemoOptions) -> list[Problem]:
             )
         ]
     return []
+
+
+async def _check_ingress_nginx(api: ApiClient, options: DemoOptions) -> list[Problem]:
+    """weighted: an IngressClass of ingress-nginx, the router its Rollout's trafficRouting.nginx drives."""
+    classes = (await api.get("/apis/networking.k8s.io/v1/ingressclasses")).get("items") or []
+    if any((c.get("spec") or {}).get("controller") == INGRESS_NGINX for c in classes):
+        return []
+    return [
+        Problem(
+            f'the weighted scenario needs ingress-nginx on context "{options.context}": no IngressClass with '
+            f"controller {INGRESS_NGINX}",
+            "install ingress-nginx (kubernetes.github.io/ingress-nginx/deploy), or drop --context: localcluster "
+            "serves the class nginx itself",
+        )
+    ]

@@ -3,10 +3,10 @@
 The page needs nothing from the network: its style and script are inline, and the chart is
 an SVG drawn by that script from the run's data, embedded as JSON in the page. It shows the
 share of traffic each version answered, second by second (stacked areas), the error rate (a
-red line), and a marker for every step, pause, promotion, analysis result, abort and GitOps
-sync; then the steps with their timings, the checks the scenario made, the analysis
-measurements, the git log and the Rollout as it ended. Without JavaScript, everything but the
-chart is still there as tables.
+red line), and a marker for every step, pause, promotion, analysis result, abort, GitOps
+sync, canary weight and blue-green preview and switch; then the steps with their timings, the
+checks the scenario made, the analysis measurements, the git log and the Rollout as it ended.
+Without JavaScript, everything but the chart is still there as tables.
 """
 
 from __future__ import annotations
@@ -196,7 +196,8 @@ td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}td.
 tr.failed td{color:#9b1c1c}tr.not-run td{color:#999}
 .kind{font-size:.85em;padding:0 .4em;border-radius:3px;background:#eee}
 .kind.abort{background:#fbe3e3}.kind.pause{background:#fff3cd}.kind.analysis{background:#e4ecfb}
-.kind.sync{background:#efe4fb}.kind.promote,.kind.resume{background:#e3f4e1}
+.kind.sync{background:#efe4fb}.kind.promote,.kind.resume,.kind.switch{background:#e3f4e1}
+.kind.preview{background:#f3e8fb}.kind.weight{background:#e4f3f6}
 ul#checks{list-style:none;padding:0}li.check.failed{color:#9b1c1c}li.check.ok{color:#1e6b1a}
 pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:12px;line-height:1.3}
 #chart-box svg{width:100%;height:auto;background:#fff;border:1px solid #eee}
@@ -272,16 +273,20 @@ SCRIPT = r"""
   grid.appendChild(el('text', {x: W - R, y: T - 4, 'text-anchor': 'end', 'font-size': 10, fill: '#999'}, 'seconds since the demo started'));
   // markers: a vertical line each; labels below the plot, each in the first row where it fits
   var colorOf = {abort: '#d62728', pause: '#c49a00', resume: '#2ca02c', promote: '#2ca02c', analysis: '#1f5fbf',
-                 step: '#555', update: '#111', sync: '#7b3fbf', phase: '#111', setup: '#999'};
+                 step: '#555', update: '#111', sync: '#7b3fbf', phase: '#111', setup: '#999',
+                 weight: '#17869e', preview: '#8e5bb5', switch: '#2ca02c', scaledown: '#777'};
   var marks = el('g', {'class': 'markers'});
   var rowEnds = [];
   shown.forEach(function (m) {
     var g = el('g', {'class': 'marker', 'data-kind': m.kind});
     var c = colorOf[m.kind] || '#555', at = x(m.at), width = 6 * m.label.length + 8, row = 0;
-    while (row < rowEnds.length && rowEnds[row] > at) row++;
-    rowEnds[row] = at + width;
+    // a label that would run past the right edge ends at its line instead
+    var leftward = at + width > W - R, start = leftward ? at - width : at;
+    while (row < rowEnds.length && rowEnds[row] > start) row++;
+    rowEnds[row] = start + width;
     g.appendChild(el('line', {x1: at, x2: at, y1: T, y2: H - B + 18 + row * 13, stroke: c, 'stroke-dasharray': '3,3'}));
-    g.appendChild(el('text', {x: at + 2, y: H - B + 28 + row * 13, 'font-size': 11, fill: c}, m.label));
+    g.appendChild(el('text', {x: leftward ? at - 2 : at + 2, y: H - B + 28 + row * 13, 'font-size': 11, fill: c,
+                              'text-anchor': leftward ? 'end' : 'start'}, m.label));
     g.appendChild(el('title', {}, m.at.toFixed(1) + 's ' + m.label + (m.detail ? ': ' + m.detail : '')));
     marks.appendChild(g);
   });

@@ -2,7 +2,8 @@
 
 The clock is seconds since the run started. :func:`rollout_markers` turns two successive
 states of a Rollout into the markers a person would note (a step reached, a pause, an
-analysis result, an abort, Healthy); :func:`traffic_samples` buckets the load test's requests
+analysis result, an abort, a canary weight, a blue-green preview or switch, Healthy);
+:func:`traffic_samples` buckets the load test's requests
 into one :class:`Sample` per second; :func:`window` sums the requests started in a span, which
 is what the scenarios' traffic assertions read.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,22 @@ from controller.loadtest import Result
 Obj = Mapping[str, Any]
 
 #: marker kinds, in the report's legend order
-MARKER_KINDS = ("setup", "update", "step", "pause", "resume", "promote", "analysis", "abort", "sync", "phase")
+MARKER_KINDS = (
+    "setup",
+    "update",
+    "step",
+    "weight",
+    "preview",
+    "pause",
+    "resume",
+    "promote",
+    "switch",
+    "scaledown",
+    "analysis",
+    "abort",
+    "sync",
+    "phase",
+)
 
 
 @dataclass(frozen=True)
@@ -80,6 +96,8 @@ class Window:
     last_seen: Mapping[str, float] = field(default_factory=dict)
     #: failed answers per version (HTTP 5xx)
     errors_by_version: Mapping[str, int] = field(default_factory=dict)
+    #: run time of the first request each version answered in the span
+    first_seen: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def answered(self) -> int:
@@ -144,6 +162,7 @@ def window(results: Iterable[Result], *, offset: float, since: float, until: flo
     versions: Counter[str] = Counter()
     version_errors: Counter[str] = Counter()
     last_seen: dict[str, float] = {}
+    first_seen: dict[str, float] = {}
     errors = unanswered = 0
     for r in results:
         at = offset + r.started
@@ -153,13 +172,16 @@ def window(results: Iterable[Result], *, offset: float, since: float, until: flo
             label = r.version or "?"
             versions[label] += 1
             last_seen[label] = max(at, last_seen.get(label, at))
+            first_seen[label] = min(at, first_seen.get(label, at))
             if _failed(r):
                 version_errors[label] += 1
         else:
             unanswered += 1
         if _failed(r):
             errors += 1
-    return Window(since, until, dict(versions), errors, unanswered, last_seen, dict(version_errors))
+    return Window(
+        since, until, dict(versions), errors, unanswered, last_seen, dict(version_errors), first_seen
+    )
 
 
 # -- markers from Rollout changes ------------------------------------------------------------------
@@ -195,7 +217,44 @@ def _step_run(rollout: Obj | None) -> tuple[str, str]:
     return str(run.get("name") or ""), str(run.get("status") or "")
 
 
-def rollout_markers(old: Obj | None, new: Obj, at: float) -> list[Marker]:
+def _canary_weight(status: Mapping[str, Any]) -> int | None:
+    """``status.canary.weights.canary.weight`` (traffic routing only; None when not set)."""
+    weight = (((status.get("canary") or {}).get("weights") or {}).get("canary") or {}).get("weight")
+    return None if weight is None else int(weight)
+
+
+def routing_markers(old: Obj, new: Obj, at: float, version_of: Callable[[str], str] = str) -> list[Marker]:
+    """What the Services and the Ingress were told: a blue-green preview or switch, a canary weight.
+
+    ``version_of`` names a pod-template hash (``green``); the hash itself by default.
+    """
+    markers: list[Marker] = []
+    before, after = _status(old), _status(new)
+    strategy = (new.get("spec") or {}).get("strategy") or {}
+    bg_before, bg_after = before.get("blueGreen") or {}, after.get("blueGreen") or {}
+    active_before = str(bg_before.get("activeSelector") or "")
+    active, preview = str(bg_after.get("activeSelector") or ""), str(bg_after.get("previewSelector") or "")
+    services = strategy.get("blueGreen") or {}
+    if active and preview and preview != str(bg_before.get("previewSelector") or "") and preview != active:
+        service = services.get("previewService") or "the preview Service"
+        markers.append(
+            Marker(at, "preview", f"preview → {version_of(preview)}", f"{service} selects revision {preview}")
+        )
+    if active_before and active and active != active_before:
+        service = services.get("activeService") or "the active Service"
+        markers.append(
+            Marker(at, "switch", f"active → {version_of(active)}", f"{service} selects revision {active}")
+        )
+    weight, weight_before = _canary_weight(after), _canary_weight(before)
+    if weight is not None and weight != (weight_before or 0):
+        service = (strategy.get("canary") or {}).get("canaryService") or "the canary"
+        markers.append(Marker(at, "weight", f"weight {weight}%", f"{weight}% of the requests to {service}"))
+    return markers
+
+
+def rollout_markers(
+    old: Obj | None, new: Obj, at: float, *, version_of: Callable[[str], str] = str
+) -> list[Marker]:
     """The markers the change from ``old`` to ``new`` makes (``old`` None: the first sight)."""
     markers: list[Marker] = []
     before, after = _status(old), _status(new)
@@ -222,6 +281,8 @@ def rollout_markers(old: Obj | None, new: Obj, at: float) -> list[Marker]:
     if after.get("abort") and not before.get("abort"):
         message = str(after.get("message") or "")
         markers.append(Marker(at, "abort", "aborted", message if "abort" in message.lower() else ""))
+    if old is not None:
+        markers.extend(routing_markers(old, new, at, version_of))
     run_name, run_status = _step_run(new)
     old_name, old_status = _step_run(old)
     if run_name and run_status and (run_name, run_status) != (old_name, old_status):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.demo.timeline import describe_step, rollout_markers, traffic_samples, window
+from controller.demo.scenarios.weighted import binomial_band
+from controller.demo.timeline import describe_step, rollout_markers, routing_markers, traffic_samples, window
 from controller.loadtest import Result
 
 STEPS = [{"setWeight": 50}, {"pause": {"duration": "5s"}}, {"setWeight": 100}]
@@ -115,3 +116,50 @@ def test_a_window_sums_the_requests_started_in_it() -> None:
     assert seen.last_seen == {"green": 10.6, "bad": 11.2}
     assert seen.describe() == "bad 50% (1), green 50% (1); errors 67% of 3 requests"
     assert window([], offset=0, since=0, until=1).describe() == "no answers; errors 0% of 0 requests"
+
+
+def blue_green(active: str, preview: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "web", "generation": 2},
+        "spec": {"strategy": {"blueGreen": {"activeService": "web-active", "previewService": "web-preview"}}},
+        "status": {"blueGreen": {"activeSelector": active, "previewSelector": preview}},
+    }
+
+
+def routed(weight: int | None) -> dict[str, Any]:
+    status: dict[str, Any] = {}
+    if weight is not None:
+        status["canary"] = {"weights": {"canary": {"weight": weight}, "stable": {"weight": 100 - weight}}}
+    return {
+        "metadata": {"name": "web", "generation": 2},
+        "spec": {"strategy": {"canary": {"canaryService": "web-canary", "steps": STEPS}}},
+        "status": status,
+    }
+
+
+def test_blue_green_preview_then_switch_are_marked_with_the_version_names() -> None:
+    names = {"aaa": "blue", "bbb": "green"}.__getitem__
+    preview = routing_markers(blue_green("aaa", "aaa"), blue_green("aaa", "bbb"), 3.0, names)
+    assert kinds(preview) == [("preview", "preview → green")]
+    assert "web-preview" in preview[0].detail
+    switch = routing_markers(blue_green("aaa", "bbb"), blue_green("bbb", "bbb"), 9.0, names)
+    assert kinds(switch) == [("switch", "active → green")]
+    assert "web-active" in switch[0].detail
+
+
+def test_a_first_blue_green_deploy_marks_no_preview_and_no_switch() -> None:
+    assert routing_markers(blue_green("", ""), blue_green("aaa", "aaa"), 1.0) == []
+
+
+def test_canary_weights_are_marked_when_they_change() -> None:
+    assert kinds(routing_markers(routed(None), routed(0), 1.0)) == []
+    assert kinds(routing_markers(routed(0), routed(10), 1.0)) == [("weight", "weight 10%")]
+    assert kinds(routing_markers(routed(10), routed(10), 2.0)) == []
+    assert kinds(routing_markers(routed(30), routed(0), 3.0)) == [("weight", "weight 0%")]
+
+
+def test_the_binomial_band_of_a_weighted_split() -> None:
+    low, high = binomial_band(600, 10)  # 60 expected, sigma sqrt(54) = 7.35
+    assert round(low, 1) == 30.6 and round(high, 1) == 89.4
+    low, high = binomial_band(1000, 30, sigmas=2)
+    assert round(low, 1) == 271.0 and round(high, 1) == 329.0

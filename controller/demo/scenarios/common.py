@@ -8,7 +8,7 @@ from typing import Any
 from controller.core.phase import rollout_phase
 from controller.demo.engine import Run
 from controller.demo.observe import OutcomeError
-from controller.demo.options import CONTAINER, IMAGE, NAMESPACE, ROLLOUT, SERVICE
+from controller.demo.options import CONTAINER, IMAGE, NAMESPACE, SERVICE
 from controller.demo.setup import command_text
 from controller.demo.timeline import Window
 
@@ -40,8 +40,8 @@ def version(image_ref: str) -> str:
     return image_ref.rpartition(":")[2]
 
 
-def rollouts_command(*args: str) -> str:
-    return f"rollouts {' '.join(args)} -n {NAMESPACE}"
+def rollouts_command(*args: str, namespace: str = NAMESPACE) -> str:
+    return f"rollouts {' '.join(args)} -n {namespace}"
 
 
 async def prepare(
@@ -166,7 +166,12 @@ async def release(run: Run, new_image: str) -> str:
     observer = run.watch
     before = str(observer.status().get("currentPodHash") or "")
     run.narrator.commands(
-        "The same as:", [rollouts_command("set", "image", ROLLOUT, f"{CONTAINER}={new_image}")]
+        "The same as:",
+        [
+            rollouts_command(
+                "set", "image", observer.name, f"{CONTAINER}={new_image}", namespace=observer.namespace
+            )
+        ],
     )
     await run.operation("set_image", CONTAINER, new_image)
     run.mark("update", f"update to {version(new_image)}")
