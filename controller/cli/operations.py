@@ -44,6 +44,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeVar
 
 from controller.cli.errors import CliError
+from controller.core.revisions import uninjected_template
 from controller.kube import ApiClient, Conflict, NotFound, load_config, resource_path
 
 ROLLOUT_API: Final = "argoproj.io/v1alpha1"
@@ -345,7 +346,9 @@ async def undo(api: ApiClient, namespace: str, name: str, *, to_revision: int = 
         path = rollout_path(namespace, name)
         rollout = await api.get(path)
         rs = replica_set_for_revision(name, await list_replica_sets(api, namespace, rollout), to_revision)
-        template = ((rs.get("spec") or {}).get("template")) or {}
+        # without the role metadata and anti-affinity term the controller injected: copied back, they
+        # would make a new template (a new hash) instead of restoring the revision
+        template = uninjected_template(rs, rollout)
         target_path, target = path, rollout
         workload = await _workload(api, namespace, rollout)
         if workload is not None:

@@ -6,15 +6,18 @@ rollout/sync.go, replicaset.go, service.go, pause.go and analysis.go it calls, i
 1. an invalid spec, or an ``activeService``/``previewService``/AnalysisTemplate that does not
    exist, only sets the ``InvalidSpec`` condition (and looks again in 20 s, as Argo does: the
    Service may simply not be created yet);
-2. the new ReplicaSet is created at 0 pods when missing (or its revision synced), and the
-   preview Service is pointed at it; a changed pod template then only resets the status;
+2. the new ReplicaSet is created at 0 pods when missing (or its revision synced), with the
+   anti-affinity term and the ephemeral metadata of its role, and the preview Service is
+   pointed at it; a changed pod template then only resets the status;
 3. otherwise the ReplicaSets are reconciled: the one the active Service selects is kept at full
    size, the new one is sized (``previewReplicaCount`` until promotion, then full), the others
    are scaled down once their scale-down deadline passes (:mod:`.bluegreen_replicas`);
 4. the ``BlueGreenPause`` pause is added or lifted (``autoPromotionEnabled: false``,
    ``autoPromotionSeconds``), then the active Service is switched to the new ReplicaSet -- only
    once it is saturated: every pod available -- or back to the stable one on abort;
-5. pre- and post-promotion AnalysisRuns are reconciled (:mod:`.bluegreen_analysis`);
+5. pre- and post-promotion AnalysisRuns are reconciled (:mod:`.bluegreen_analysis`), then the
+   ``previewMetadata``/``activeMetadata`` brought onto the ReplicaSets and their pods
+   (:mod:`.ephemeral`);
 6. the status is recomputed (selectors, stable ReplicaSet, replica counts of the active
    ReplicaSet, conditions, phase) and diffed into a merge patch.
 
@@ -24,41 +27,35 @@ handling; the new ReplicaSet is still created and sized, as in Argo.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Final
 
-from controller.api import Problem, Rollout, validate_rollout
+from controller.api import Problem, validate_rollout
 from controller.api import defaults as api_defaults
-from controller.api.problems import SpecError
 from controller.core import bluegreen_analysis as bga
 from controller.core import bluegreen_replicas as bgr
 from controller.core import conditions as c
 from controller.core import replicas as rmath
-from controller.core import restart, revisions, workload
+from controller.core import workload
 from controller.core.canary import MANAGED_BY_ANNOTATION
 from controller.core.canary_invalid import plan_invalid_spec
 from controller.core.canary_status import (
-    PauseContext,
     format_selector,
     paused_conditions,
     rollout_conditions,
-    stuck_requeue,
 )
-from controller.core.hashing import POD_TEMPLATE_HASH_LABEL, pod_template_hash
+from controller.core.context import RolloutContext, aware
+from controller.core.hashing import POD_TEMPLATE_HASH_LABEL
 from controller.core.phase import calculate_phase
-from controller.core.plan import NORMAL, WARNING, Event, Plan, status_merge_patch
+from controller.core.plan import NORMAL, Plan, status_merge_patch
 from controller.core.snapshot import (
     DESIRED_REPLICAS_ANNOTATION,
-    REVISION_ANNOTATION,
     RawObject,
     Snapshot,
     name_of,
-    new_replica_set,
     pod_hash_of,
-    revision_of,
     spec_replicas,
     status_count,
 )
@@ -66,8 +63,6 @@ from controller.core.snapshot import (
 #: Event reason and message when a Service's selector is switched (Argo's ``switchServiceSelector``)
 SWITCH_SERVICE_REASON: Final = "SwitchService"
 SWITCH_SERVICE_MESSAGE: Final = "Switched selector for service '{service}' from '{old}' to '{new}'"
-#: Warning event reason when an AnalysisRun cannot be built from its templates
-ANALYSIS_ERROR_REASON: Final = "AnalysisRunError"
 #: Argo requeues an invalid Rollout after 20 s: a referenced Service may not exist *yet*
 INVALID_SPEC_REQUEUE_SECONDS: Final = 20.0
 SERVICE_NOT_FOUND_MESSAGE: Final = 'services "{name}" not found'
@@ -148,74 +143,29 @@ def _selector_hash(svc: RawObject | None) -> str | None:
     return None if POD_TEMPLATE_HASH_LABEL not in selector else str(selector[POD_TEMPLATE_HASH_LABEL] or "")
 
 
-def _merged(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
-    """Two merge patches as one (``new`` wins)."""
-    result = dict(old)
-    for key, value in new.items():
-        before = result.get(key)
-        if isinstance(value, Mapping) and isinstance(before, Mapping):
-            result[key] = _merged(before, value)
-        else:
-            result[key] = value
-    return result
+class _Reconcile(RolloutContext):
+    """One reconcile of a blue-green Rollout (see :class:`~controller.core.context.RolloutContext`)."""
 
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-class _Reconcile:
-    """One reconcile's working state (Argo's ``rolloutContext``); discarded afterwards."""
+    ANNOUNCE_EMPTY_NEW_RS = True
 
     def __init__(self, snapshot: Snapshot) -> None:
-        self.snap, self.now = snapshot, snapshot.now
-        raw = snapshot.rollout
-        try:
-            self.view = Rollout.from_dict(raw)
-        except SpecError as e:  # pragma: no cover - validate_rollout already rejected these
-            raise ValueError(str(e)) from e
+        super().__init__(snapshot)
         blue_green = self.view.spec.strategy.blue_green
         if blue_green is None:
             raise ValueError("plan_bluegreen needs spec.strategy.blueGreen")
         self.bg = blue_green
-        self.spec: Mapping[str, Any] = raw.get("spec") or {}
         self.bg_raw: Mapping[str, Any] = (self.spec.get("strategy") or {}).get("blueGreen") or {}
-        self.replicas = self.view.spec.replicas
-        self.old_status: Mapping[str, Any] = raw.get("status") or {}
         self.old_bg: Mapping[str, Any] = self.old_status.get("blueGreen") or {}
-        # Argo's c.rollout.Status: conditions written earlier in this reconcile land here
-        self.status: dict[str, Any] = copy.deepcopy(dict(self.old_status))
-        self.observed: dict[str, RawObject] = {name_of(rs): rs for rs in snapshot.replica_sets}
-        self.rss: dict[str, dict[str, Any]] = {
-            name: copy.deepcopy(dict(rs)) for name, rs in self.observed.items()
-        }
-        self.pause = PauseContext(self.old_status)
         if (self.old_status.get("stableRS") or "") == (self.old_status.get("currentPodHash") or ""):
             self.pause.remove_abort = self.pause.aborted()  # a fully promoted Rollout cannot be aborted
-        self.creates: list[dict[str, Any]] = []
-        self.scales: dict[str, int] = {}
-        self.deletes: list[str] = []
-        self.updates: dict[str, dict[str, Any]] = {}
-        self.selectors: list[tuple[str, dict[str, str]]] = []
-        self.events: list[Event] = []
-        self.requeue: float | None = None
-        self.analysis = bga.PromotionAnalysisOutcome()
+        self.analysis: bga.PromotionAnalysisOutcome = bga.PromotionAnalysisOutcome()
         runs = {name_of(r): r for r in snapshot.analysis_runs}
         #: the current pre/post runs (the status names them until analysis is reconciled)
         self.current_runs: dict[str, RawObject | None] = {
             key: runs.get(str((self.old_bg.get(key) or {}).get("name") or ""))
             for key in (bga.PRE_STATUS_KEY, bga.POST_STATUS_KEY)
         }
-        self.abort_message = ""
-        self.pod_deletions: list[str] = []
-        self.restarted = False
-        template = self.spec.get("template") or {}
-        self.target_hash = pod_template_hash(template, self.old_status.get("collisionCount"))
-        self.new_name = self._find_new_rs(template)
         stable_hash = str(self.old_status.get("stableRS") or "")
-        self.stable_name = next(
-            (n for n, rs in self._oldest_first() if stable_hash and pod_hash_of(rs) == stable_hash), None
-        )
         if stable_hash and self.new_name is not None and pod_hash_of(self.new_rs) == stable_hash:
             self.stable_name = self.new_name
         #: the Services' hash selectors as this reconcile leaves them
@@ -223,31 +173,8 @@ class _Reconcile:
         self.preview_hash = _selector_hash(snapshot.preview_service)
 
     # --- lookups ---------------------------------------------------------------------------
-    @property
-    def rollout(self) -> dict[str, Any]:
-        """The Rollout as Argo's ``c.rollout`` sees it now (status updated mid-reconcile)."""
-        return {**self.snap.rollout, "status": self.status}
-
-    @property
-    def new_rs(self) -> dict[str, Any] | None:
-        return self.rss.get(self.new_name) if self.new_name else None
-
-    @property
-    def stable_rs(self) -> dict[str, Any] | None:
-        return self.rss.get(self.stable_name) if self.stable_name else None
-
-    def _oldest_first(self) -> list[tuple[str, dict[str, Any]]]:
-        return revisions.oldest_first(self.rss)  # type: ignore[return-value]
-
     def _by_hash(self, pod_hash: str | None) -> dict[str, Any] | None:
         return next((rs for rs in self.rss.values() if pod_hash and pod_hash_of(rs) == pod_hash), None)
-
-    def _find_new_rs(self, template: Mapping[str, Any]) -> str | None:
-        return revisions.find_new_replica_set(self.rss, self.target_hash, template)
-
-    def revision(self) -> int:
-        """The revision of the update in progress (the new ReplicaSet's)."""
-        return revisions.update_revision(self.rss, self.new_rs)
 
     def new_hash(self) -> str:
         return pod_hash_of(self.new_rs) if self.new_rs is not None else self.target_hash
@@ -256,19 +183,15 @@ class _Reconcile:
         """Argo's ``haltProgress``: ``spec.paused``, or paused on an inconclusive AnalysisRun."""
         return self.view.spec.paused or self.pause.condition(c.PAUSE_INCONCLUSIVE_ANALYSIS) is not None
 
-    def _requeue(self, seconds: float) -> None:
-        self.requeue = seconds if self.requeue is None else min(self.requeue, seconds)
-
-    def _patch_rs(self, name: str, patch: Mapping[str, Any]) -> None:
-        """Merge ``patch`` into this reconcile's merge patch for ReplicaSet ``name``."""
-        self.updates[name] = _merged(self.updates.get(name) or {}, patch)
-
     # --- the reconcile ---------------------------------------------------------------------
     def run(self) -> Plan:
         if self.new_rs is None:
             self.create_new_rs()
         else:
             self.sync_revision()
+            if c.get_condition(self.status.get("conditions"), c.PROGRESSING) is None:
+                message = c.FOUND_NEW_RS_MESSAGE.format(name=self.new_name)
+                self._set_progressing(c.FOUND_NEW_RS_REASON, message)
         self.reconcile_preview_service()
         old_hash = str(self.old_status.get("currentPodHash") or "")
         if old_hash and old_hash != self.new_hash():  # Argo's CheckPodSpecChange
@@ -278,42 +201,8 @@ class _Reconcile:
         self.reconcile_pause()
         self.reconcile_active_service()
         self.reconcile_analysis()
+        self.reconcile_ephemeral_metadata()
         return self.sync_status(reset=False)
-
-    def create_new_rs(self) -> None:
-        """Argo's ``createDesiredReplicaSet``: revision n+1, at 0 pods (scaled up afterwards)."""
-        revision = max((revision_of(rs) for rs in self.rss.values()), default=0) + 1
-        rs = new_replica_set(self.snap.rollout, self.target_hash, revision)
-        name = name_of(rs)
-        self.creates.append(copy.deepcopy(rs))
-        self.rss[name] = rs
-        self.new_name = name
-        message = c.NEW_REPLICA_SET_DETAILED_MESSAGE.format(name=name, revision=revision)
-        self.events.append((NORMAL, c.NEW_REPLICA_SET_REASON, message))
-        self._set_progressing(c.NEW_REPLICA_SET_REASON, c.NEW_REPLICA_SET_MESSAGE.format(name=name))
-
-    def _set_progressing(self, reason: str, message: str) -> None:
-        new = {"type": c.PROGRESSING, "status": c.TRUE, "reason": reason, "message": message}
-        self.status["conditions"] = c.set_condition(self.status.get("conditions"), new, self.now)
-
-    def sync_revision(self) -> None:
-        """Argo's ``syncReplicaSetRevision``: a reused ReplicaSet (undo) becomes the newest
-        revision and gets the current ``minReadySeconds``; FoundNewReplicaSet when no progress
-        condition was ever written."""
-        new, name = self.new_rs, self.new_name
-        if new is None or name is None:
-            return
-        older = [revision_of(rs) for n, rs in self.rss.items() if n != name]
-        wanted = max(older, default=0) + 1
-        if older and revision_of(new) < wanted:
-            self._patch_rs(name, {"metadata": {"annotations": {REVISION_ANNOTATION: str(wanted)}}})
-            new.setdefault("metadata", {}).setdefault("annotations", {})[REVISION_ANNOTATION] = str(wanted)
-        min_ready = int(self.spec.get("minReadySeconds") or 0)
-        if int((new.get("spec") or {}).get("minReadySeconds") or 0) != min_ready:
-            self._patch_rs(name, {"spec": {"minReadySeconds": min_ready}})
-            new.setdefault("spec", {})["minReadySeconds"] = min_ready
-        if c.get_condition(self.status.get("conditions"), c.PROGRESSING) is None:
-            self._set_progressing(c.FOUND_NEW_RS_REASON, c.FOUND_NEW_RS_MESSAGE.format(name=name))
 
     def switch_service(self, svc_name: str, svc: RawObject | None, pod_hash: str) -> None:
         """Argo's ``switchServiceSelector``: set the hash selector (and the managed-by annotation)."""
@@ -335,57 +224,27 @@ class _Reconcile:
         if self.snap.preview_service is not None:
             self.preview_hash = self.new_hash()
 
-    def reconcile_restart(self) -> None:
-        """Argo's ``RolloutPodRestarter`` with blue-green's ``maxUnavailable``."""
-        later = restart.seconds_until_restart(self.snap.rollout, self.now)
-        if later is not None:
-            self._requeue(later)
-        if self.snap.pods is None or not restart.needs_restart(self.snap.rollout, self.now):
-            return
-        if any(spec_replicas(rs) != status_count(rs, "availableReplicas") for rs in self.rss.values()):
-            return  # not every ReplicaSet is fully available yet
+    def restart_max_unavailable(self) -> int:
+        """Blue-green's ``maxUnavailable`` (default 25%) as a pod count."""
         unavailable = self.bg_raw.get("maxUnavailable")
-        result = restart.plan_restart(
-            self.snap.rollout,
-            list(self.rss.values()),
-            self.snap.pods,
-            stable_name=self.stable_name,
-            new_name=self.new_name,
-            max_unavailable=rmath.max_unavailable_value(
-                replicas=self.replicas,
-                max_surge=None,
-                max_unavailable=rmath.DEFAULT_MAX_UNAVAILABLE if unavailable is None else unavailable,
-                blue_green=True,
-            ),
-            now=self.now,
+        return rmath.max_unavailable_value(
+            replicas=self.replicas,
+            max_surge=None,
+            max_unavailable=rmath.DEFAULT_MAX_UNAVAILABLE if unavailable is None else unavailable,
+            blue_green=True,
         )
-        self.pod_deletions.extend(result.delete_pods)
-        if result.finished:
-            self.restarted = True
-        else:
-            self._requeue(restart.RESTART_CHECK_SECONDS)
 
     # --- ReplicaSets -------------------------------------------------------------------------
     def _scale(self, rs: dict[str, Any], count: int) -> bool:
         """Argo's ``scaleReplicaSetAndRecordEvent``: size and desired-replicas annotation; a full
         scale-down also drops the scale-down deadline (unless an aborted update waits on it)."""
-        name, old = name_of(rs), spec_replicas(rs)
         annotations = rs.setdefault("metadata", {}).setdefault("annotations", {})
-        if old == count and annotations.get(DESIRED_REPLICAS_ANNOTATION) == str(self.replicas):
+        if spec_replicas(rs) == count and annotations.get(DESIRED_REPLICAS_ANNOTATION) == str(self.replicas):
             return False
-        rs.setdefault("spec", {})["replicas"] = count
         annotations[DESIRED_REPLICAS_ANNOTATION] = str(self.replicas)
-        self.scales[name] = count
         if count == 0 and bgr.has_deadline(rs) and not self.delay_abort_scale_down():
-            self._patch_rs(name, bgr.REMOVE_DEADLINE_PATCH)
-        if old == count:
-            return False
-        role = "up" if count > old else "down"
-        message = c.SCALING_REPLICA_SET_MESSAGE.format(
-            role=role, name=name, revision=revision_of(rs), old=old, new=count
-        )
-        self.events.append((NORMAL, c.SCALING_REPLICA_SET_REASON, message))
-        return True
+            self._patch_rs(name_of(rs), bgr.REMOVE_DEADLINE_PATCH)
+        return self._resize(rs, count)
 
     def delay_abort_scale_down(self) -> bool:
         """Argo's ``shouldDelayScaleDownOnAbort``: aborted, a stable ReplicaSet to return to, and
@@ -445,11 +304,6 @@ class _Reconcile:
                 return  # the new ReplicaSet keeps its pods until the deadline is set and passes
         self._scale(new, count)
 
-    def others(self) -> list[dict[str, Any]]:
-        """Every ReplicaSet but the new and the stable one."""
-        skip = {self.new_name, self.stable_name}
-        return [rs for name, rs in self.rss.items() if name not in skip]
-
     def reconcile_other_rss(self) -> None:
         """Argo's ``scaleDownOldReplicaSetsForBlueGreen`` (see :func:`.bluegreen_replicas.scale_down_old`)."""
         if self.pause.condition(c.PAUSE_INCONCLUSIVE_ANALYSIS) is not None:
@@ -484,12 +338,6 @@ class _Reconcile:
             self._scale(self.rss[name], count)
         if result.requeue is not None:
             self._requeue(result.requeue)
-
-    def cleanup_history(self) -> None:
-        """Argo's ``reconcileRevisionHistoryLimit``: delete the oldest scaled-down others."""
-        for name in revisions.history_deletions(self.others(), self.view.spec.revision_history_limit):
-            self.deletes.append(name)
-            del self.rss[name]
 
     # --- pause and the active Service ---------------------------------------------------------
     def ready_for_pause(self) -> bool:
@@ -527,7 +375,7 @@ class _Reconcile:
             seconds = self.bg.auto_promotion_seconds
             start = c.parse_time((condition or {}).get("startTime"))
             return seconds == 0 or (
-                start is not None and _aware(self.now) > start + timedelta(seconds=seconds)
+                start is not None and aware(self.now) > start + timedelta(seconds=seconds)
             )
         return bool(self.old_status.get("controllerPause")) and condition is None
 
@@ -557,7 +405,7 @@ class _Reconcile:
         start = c.parse_time(condition.get("startTime"))
         if self.bg.auto_promotion_enabled and start is not None:
             left = (
-                start + timedelta(seconds=self.bg.auto_promotion_seconds) - _aware(self.now)
+                start + timedelta(seconds=self.bg.auto_promotion_seconds) - aware(self.now)
             ).total_seconds()
             self._requeue(left if left > 0 else 1.0)
 
@@ -603,24 +451,9 @@ class _Reconcile:
         )
         self.analysis = outcome
         self.current_runs = {bga.PRE_STATUS_KEY: outcome.pre_run, bga.POST_STATUS_KEY: outcome.post_run}
-        self.events.extend(outcome.events)
-        if outcome.pause_inconclusive:
-            self.pause.add_reasons.append(c.PAUSE_INCONCLUSIVE_ANALYSIS)
-        if outcome.abort_message is not None:
-            self.abort_message = outcome.abort_message
-            if not self.pause.aborted():
-                self.pause.add_abort = True
-        if outcome.error is not None:
-            self.events.append((WARNING, ANALYSIS_ERROR_REASON, outcome.error))
+        self.take_analysis(outcome)
 
     # --- status ----------------------------------------------------------------------------
-    def rollback_within_window(self) -> bool:
-        """Argo's ``isRollbackWithinWindow`` on the ReplicaSets as observed."""
-        window = self.view.spec.rollback_window_revisions
-        return revisions.rollback_within_window(
-            list(self.observed.values()), self.new_name, self.stable_name, window
-        )
-
     def sync_status(self, *, reset: bool) -> Plan:
         """Argo's ``syncRolloutStatusBlueGreen`` then ``persistRolloutStatus``."""
         all_rss = list(self.rss.values())
@@ -715,17 +548,7 @@ class _Reconcile:
 
     def persist(self, status: dict[str, Any], active: RawObject | None) -> Plan:
         """Conditions, pause bookkeeping, phase, and the diff against the observed status."""
-        if self.restarted:
-            restart_at = self.spec.get("restartAt")
-            if restart_at is None:
-                status.pop("restartedAt", None)
-            else:
-                status["restartedAt"] = restart_at
-        if workload.workload_ref(self.snap.rollout) is not None and self.snap.workload is not None:
-            status["workloadObservedGeneration"] = workload.generation(self.snap.workload)
-        else:
-            status.pop("workloadObservedGeneration", None)
-        status["observedGeneration"] = str((self.snap.rollout.get("metadata") or {}).get("generation") or 0)
+        self.record_progress_fields(status)
         # Available: blue-green asks for a saturated active ReplicaSet, not a pod count
         saturated = bga.is_saturated(self.rollout, active)
         conds, events, add_abort = rollout_conditions(
@@ -744,49 +567,7 @@ class _Reconcile:
         self.pause.apply(status, self.now)
         phase, message = calculate_phase({"spec": self.spec, "status": status})
         status["phase"], status["message"] = str(phase), message
-        patch = status_merge_patch(self.old_status, status)
-        # Argo checks for a stuck rollout only when the status is unchanged (a patch re-syncs)
-        stuck = stuck_requeue(self.snap.rollout, status, self.now) if patch is None else None
-        requeue = stuck if self.requeue is None else min(self.requeue, stuck or self.requeue)
-        if patch is not None:
-            self._state_change_events(status)
-        annotations = self.rollout_annotations()
-        return Plan(
-            create_replica_sets=tuple(self.creates),
-            scale=tuple(self.scales.items()),
-            delete_replica_sets=tuple(self.deletes),
-            service_selectors=tuple(self.selectors),
-            status_patch=patch,
-            events=tuple(self.events),
-            requeue_after=requeue,
-            update_replica_sets=tuple((name, patch) for name, patch in self.updates.items()),
-            delete_pods=tuple(self.pod_deletions),
-            workload_scale=workload.scale_down_target(
-                self.snap.rollout,
-                self.snap.workload,
-                self.new_rs,
-                phase=status["phase"],
-                ready_replicas=int(status.get("readyReplicas") or 0),
-            ),
-            rollout_annotations=annotations,
-            create_analysis_runs=tuple(self.analysis.create),
-            terminate_analysis_runs=tuple(self.analysis.terminate),
-            delete_analysis_runs=tuple(self.analysis.delete),
-        )
-
-    def rollout_annotations(self) -> dict[str, str | None] | None:
-        """The workload-generation and ``rollout.argoproj.io/revision`` annotations (Argo's
-        ``setRolloutRevision``, with its RolloutUpdated event)."""
-        patch = dict(workload.annotation_patch(self.snap.rollout, self.snap.workload) or {})
-        annotations = (self.snap.rollout.get("metadata") or {}).get("annotations") or {}
-        if annotations.get(REVISION_ANNOTATION) != str(self.revision()):
-            patch[REVISION_ANNOTATION] = str(self.revision())
-            message = c.ROLLOUT_UPDATED_MESSAGE.format(revision=self.revision())
-            self.events.append((NORMAL, c.ROLLOUT_UPDATED_REASON, message))
-        return patch or None
-
-    def _state_change_events(self, status: Mapping[str, Any]) -> None:
-        self.events.extend(revisions.pause_events(self.old_status, status))
+        return self.plan(status, status_merge_patch(self.old_status, status))
 
 
 __all__ = ["plan_bluegreen", "referenced_problems"]

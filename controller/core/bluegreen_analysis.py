@@ -23,32 +23,22 @@ Follows Argo Rollouts' ``reconcileAnalysisRuns`` for ``strategy.blueGreen`` (rol
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
-from controller.analysis.build import (
-    POST_PROMOTION,
-    PRE_PROMOTION,
-    BuildError,
-    build_analysis_run,
-    collision_name,
-)
+from controller.analysis.build import POST_PROMOTION, PRE_PROMOTION
 from controller.api import Problem
 from controller.core import conditions as c
-from controller.core.canary_analysis import (
-    COMPLETED_PHASES,
-    INSTANCE_ID_LABEL,
+from controller.core.analysis_runs import (
+    RunBook,
+    RunsOutcome,
     analysis_status,
-    history_deletions,
     missing_referenced_templates,
     needs_new_run,
-    run_message,
-    run_phase,
+    phase_change_event,
 )
-from controller.core.plan import NORMAL, WARNING, Event
 from controller.core.snapshot import (
     DESIRED_REPLICAS_ANNOTATION,
-    REVISION_ANNOTATION,
     RawObject,
     name_of,
     pod_hash_of,
@@ -157,21 +147,11 @@ class PromotionAnalysisInput:
 
 
 @dataclass
-class PromotionAnalysisOutcome:
-    """What the runs mean for this reconcile, and what to write."""
+class PromotionAnalysisOutcome(RunsOutcome):
+    """What the pre- and post-promotion runs mean for this reconcile, and what to write."""
 
     pre_run: RawObject | None = None
     post_run: RawObject | None = None
-    create: list[dict[str, Any]] = field(default_factory=list)
-    terminate: list[str] = field(default_factory=list)
-    delete: list[str] = field(default_factory=list)
-    #: add the InconclusiveAnalysisRun pause
-    pause_inconclusive: bool = False
-    #: abort, with this message (a Failed or Error run's)
-    abort_message: str | None = None
-    events: list[Event] = field(default_factory=list)
-    #: a run could not be built (should not happen once templates are validated)
-    error: str | None = None
 
     def statuses(self) -> dict[str, dict[str, str]]:
         """The ``status.blueGreen`` run fields (``RolloutAnalysisRunStatus``) for the current runs."""
@@ -182,63 +162,11 @@ class PromotionAnalysisOutcome:
         return {k: v for k, v in found.items() if v is not None}
 
 
-class _Runs:
+class _Runs(RunBook):
     def __init__(self, data: PromotionAnalysisInput, out: PromotionAnalysisOutcome) -> None:
-        self.data, self.out = data, out
-        self.status: Mapping[str, Any] = data.rollout.get("status") or {}
-        bg_status = self.status.get("blueGreen") or {}
-        self.by_name = {name_of(r): r for r in data.runs}
-        self.taken = set(self.by_name)
-        self.current = {
-            key: self.by_name.get(str((bg_status.get(key) or {}).get("name") or "")) for _, key in _KEYS
-        }
-
-    def cancel(self, run: RawObject | None) -> None:
-        """Argo's ``cancelAnalysisRuns`` for one run: terminate it unless done or terminating."""
-        if run is None or run_phase(run) in COMPLETED_PHASES or (run.get("spec") or {}).get("terminate"):
-            return
-        if name_of(run) not in self.out.terminate:
-            self.out.terminate.append(name_of(run))
-
-    def create(self, analysis: Mapping[str, Any], run_type: str) -> RawObject | None:
-        rollout = dict(self.data.rollout)
-        meta = dict(rollout.get("metadata") or {})
-        meta["annotations"] = {
-            **(meta.get("annotations") or {}),
-            REVISION_ANNOTATION: str(self.data.revision),
-        }
-        rollout["metadata"] = meta
-        try:
-            run = build_analysis_run(
-                rollout,
-                analysis,
-                self.data.templates,
-                self.data.cluster_templates,
-                run_type=run_type,
-                latest_hash=pod_hash_of(self.data.new_rs),
-                stable_hash=self.data.stable_hash or None,
-                instance_id=str((meta.get("labels") or {}).get(INSTANCE_ID_LABEL) or ""),
-            )
-        except BuildError as e:
-            self.out.error = str(e)
-            return None
-        base = str(run["metadata"]["name"])
-        name, attempt = base, 0
-        while name in self.taken:
-            attempt += 1
-            name = collision_name(base, attempt)
-        run["metadata"]["name"] = name
-        self.taken.add(name)
-        self.out.create.append(run)
-        return run
-
-    def judge(self, run: RawObject | None) -> None:
-        """Argo's ``setPauseOrAbort``."""
-        phase = run_phase(run)
-        if phase == "Inconclusive":
-            self.out.pause_inconclusive = True
-        elif phase in ("Failed", "Error"):
-            self.out.abort_message = run_message(run) or f"AnalysisRun '{name_of(run)}' {phase}"
+        super().__init__(data.rollout, data.runs, data.templates, data.cluster_templates, data.revision, out)
+        self.data = data
+        self.current = {key: self.named_in_status("blueGreen", key) for _, key in _KEYS}
 
     def reconcile(self, spec_key: str, status_key: str) -> RawObject | None:
         """Argo's ``reconcilePrePromotionAnalysisRun`` / ``reconcilePostPromotionAnalysisRun``."""
@@ -255,7 +183,12 @@ class _Runs:
         if c.PAUSE_INCONCLUSIVE_ANALYSIS in reasons:
             return current
         if needs_new_run(current, self.status):
-            return self.create(analysis, PRE_PROMOTION if status_key == PRE_STATUS_KEY else POST_PROMOTION)
+            return self.create(
+                analysis,
+                PRE_PROMOTION if status_key == PRE_STATUS_KEY else POST_PROMOTION,
+                latest_hash=pod_hash_of(self.data.new_rs),
+                stable_hash=self.data.stable_hash,
+            )
         return current
 
 
@@ -281,33 +214,16 @@ def reconcile_promotion_analysis(data: PromotionAnalysisInput) -> PromotionAnaly
     others = [r for r in data.runs if name_of(r) not in keep]
     for run in others:
         runs.cancel(run)
-    spec_analysis = (data.rollout.get("spec") or {}).get("analysis") or {}
-    out.delete = history_deletions(
-        [r for r in others if name_of(r) not in out.terminate],
-        data.replica_set_hashes,
-        int(spec_analysis.get("successfulRunHistoryLimit", 5)),
-        int(spec_analysis.get("unsuccessfulRunHistoryLimit", 5)),
-    )
+    runs.collect(others, data.replica_set_hashes)
     bg_status = (data.rollout.get("status") or {}).get("blueGreen") or {}
-    out.events += _phase_change(bg_status.get(POST_STATUS_KEY), out.post_run, POST_PROMOTION)
-    out.events += _phase_change(bg_status.get(PRE_STATUS_KEY), out.pre_run, PRE_PROMOTION)
-    return out
-
-
-def _phase_change(previous: Mapping[str, Any] | None, run: RawObject | None, kind: str) -> list[Event]:
-    """Argo's ``emitAnalysisRunStatusChanges``: an ``AnalysisRun<Phase>`` event when the current
-    run of a kind is new or its phase changed."""
-    phase = run_phase(run)
-    if run is None or not phase:
-        return []
-    if previous is not None and not (
-        previous.get("name") == name_of(run) and previous.get("status") != phase
+    for key, current_run, kind in (
+        (POST_STATUS_KEY, out.post_run, POST_PROMOTION),
+        (PRE_STATUS_KEY, out.pre_run, PRE_PROMOTION),
     ):
-        return []
-    before = str(previous.get("status") or "") if previous is not None else "NoPreviousStatus"
-    type_ = WARNING if phase in ("Failed", "Error") else NORMAL
-    message = f"{kind} Analysis Run '{name_of(run)}' Status New: '{phase}' Previous: '{before}'"
-    return [(type_, f"AnalysisRun{phase}", message)]
+        event = phase_change_event(bg_status.get(key), current_run, kind)
+        if event is not None:
+            out.events.append(event)
+    return out
 
 
 __all__ = [

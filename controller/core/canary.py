@@ -7,7 +7,9 @@ rollout/sync.go, replicaset.go, service.go and pause.go it calls, in their order
 2. a changed pod template or step list first resets the status (step 0, pauses and abort
    cleared; back to the stable template = fast rollback to the last step), and nothing else;
 3. otherwise the new ReplicaSet is created when missing (revision n+1, sized by
-   ``new_rs_new_replicas``), old ReplicaSets beyond ``revisionHistoryLimit`` are deleted,
+   ``new_rs_new_replicas``, with the anti-affinity term and the canary's ephemeral metadata),
+   the ``canaryMetadata``/``stableMetadata`` are brought onto the ReplicaSets and their pods
+   (:mod:`controller.core.ephemeral`), old ReplicaSets beyond ``revisionHistoryLimit`` are deleted,
    the stable/canary Services are pointed at the stable/new hashes, then at most one
    scaling round runs (stable first, then new, then the others down), and only when nothing
    scaled does the pause step get its condition;
@@ -18,44 +20,40 @@ rollout/sync.go, replicaset.go, service.go and pause.go it calls, in their order
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from controller.api import (
     Analysis,
     Pause,
-    Rollout,
     SetCanaryScale,
     SetHeaderRoute,
     SetMirrorRoute,
     SetWeight,
     validate_rollout,
 )
-from controller.api.problems import SpecError
-from controller.core import canary_analysis, restart, revisions, trafficrouting, workload
+from controller.core import canary_analysis, restart, trafficrouting, workload
 from controller.core import conditions as c
 from controller.core import replicas as rmath
+from controller.core.analysis_runs import run_phase
+from controller.core.bluegreen_replicas import SCALE_DOWN_DEADLINE_ANNOTATION
 from controller.core.canary_invalid import plan_invalid_spec
 from controller.core.canary_status import (
-    PauseContext,
     format_selector,
     paused_conditions,
     rollout_conditions,
     step_string,
-    stuck_requeue,
 )
-from controller.core.hashing import POD_TEMPLATE_HASH_LABEL, pod_template_hash, step_hash
+from controller.core.context import RolloutContext, aware
+from controller.core.hashing import POD_TEMPLATE_HASH_LABEL, step_hash
 from controller.core.phase import calculate_phase
-from controller.core.plan import NORMAL, WARNING, Event, Plan, status_merge_patch
+from controller.core.plan import NORMAL, Plan, status_merge_patch
 from controller.core.snapshot import (
-    REVISION_ANNOTATION,
     Snapshot,
     creation_key,
     name_of,
-    new_replica_set,
     pod_hash_of,
     revision_of,
     spec_replicas,
@@ -67,12 +65,8 @@ MANAGED_BY_ANNOTATION = "argo-rollouts.argoproj.io/managed-by-rollouts"
 SKIP_STEPS_REASON = "SkipSteps"
 ROLLBACK_TO_STABLE_MESSAGE = "Rollback to stable"
 ROLLBACK_WITHIN_WINDOW_MESSAGE = "Rollback within the rollback window"
-#: annotation on an old ReplicaSet: when it may be scaled down (traffic-routed canary)
-SCALE_DOWN_DEADLINE_ANNOTATION = "argo-rollouts.argoproj.io/scale-down-deadline"
 #: Argo's default scaleDownDelaySeconds and abortScaleDownDelaySeconds
 DEFAULT_SCALE_DOWN_DELAY = 30
-#: Warning event reason when an AnalysisRun cannot be built from its templates
-ANALYSIS_ERROR_REASON = "AnalysisRunError"
 
 
 def plan_canary(snapshot: Snapshot) -> Plan:
@@ -109,17 +103,11 @@ def plan_canary(snapshot: Snapshot) -> Plan:
     return _Reconcile(snapshot).run()
 
 
-class _Reconcile:
-    """One reconcile's working state (Argo's ``rolloutContext``); discarded afterwards."""
+class _Reconcile(RolloutContext):
+    """One reconcile of a canary Rollout (see :class:`~controller.core.context.RolloutContext`)."""
 
     def __init__(self, snapshot: Snapshot) -> None:
-        self.snap = snapshot
-        self.now = snapshot.now
-        raw = snapshot.rollout
-        try:
-            self.view = Rollout.from_dict(raw)
-        except SpecError as e:  # pragma: no cover - validate_rollout already rejected these
-            raise ValueError(str(e)) from e
+        super().__init__(snapshot)
         canary = self.view.spec.strategy.canary
         if canary is None:
             raise ValueError("plan_canary needs spec.strategy.canary")
@@ -131,71 +119,16 @@ class _Reconcile:
         self.canary = canary
         #: canary with traffic routing (nginx): weights through Ingresses, pods kept on scale-down delays
         self.routed = canary.traffic_routing is not None
-        self.spec: Mapping[str, Any] = raw.get("spec") or {}
         self.raw_steps: list[Mapping[str, Any]] = list(
             ((self.spec.get("strategy") or {}).get("canary") or {}).get("steps") or []
         )
-        self.old_status: Mapping[str, Any] = raw.get("status") or {}
-        # Argo's c.rollout.Status: conditions written earlier in this reconcile land here
-        self.status: dict[str, Any] = copy.deepcopy(dict(self.old_status))
-        self.rss: dict[str, dict[str, Any]] = {
-            name_of(rs): copy.deepcopy(dict(rs)) for rs in snapshot.replica_sets
-        }
-        self.pause = PauseContext(self.old_status)
-        self.creates: list[dict[str, Any]] = []
-        self.scales: dict[str, int] = {}
-        self.deletes: list[str] = []
-        self.selectors: list[tuple[str, dict[str, str]]] = []
-        self.events: list[Event] = []
-        self.requeue: float | None = None
-        self.updates: list[tuple[str, dict[str, Any]]] = []
-        self.analysis = canary_analysis.AnalysisOutcome()
-        #: the message a Failed/Error AnalysisRun adds to the RolloutAborted condition
-        self.abort_message = ""
-        self.pod_deletions: list[str] = []
+        self.analysis: canary_analysis.AnalysisOutcome = canary_analysis.AnalysisOutcome()
         self.ingress_creates: list[dict[str, Any]] = []
         self.ingress_patches: list[tuple[str, dict[str, Any]]] = []
         #: ``status.canary.weights`` this reconcile wants (traffic routing only)
         self.weights: dict[str, Any] | None = None
-        #: every pod is younger than spec.restartAt: record it in status.restartedAt
-        self.restarted = False
-        template = self.spec.get("template") or {}
-        self.target_hash = pod_template_hash(template, self.old_status.get("collisionCount"))
-        self.new_name = self._find_new_rs(template)
-        stable_hash = str(self.old_status.get("stableRS") or "")
-        self.stable_name = next(
-            (n for n, rs in self._sorted_oldest() if stable_hash and pod_hash_of(rs) == stable_hash), None
-        )
 
     # --- lookups ---------------------------------------------------------------------------
-    @property
-    def rollout(self) -> dict[str, Any]:
-        """The Rollout as Argo's ``c.rollout`` sees it now (status updated mid-reconcile)."""
-        return {**self.snap.rollout, "status": self.status}
-
-    @property
-    def new_rs(self) -> dict[str, Any] | None:
-        return self.rss.get(self.new_name) if self.new_name else None
-
-    @property
-    def stable_rs(self) -> dict[str, Any] | None:
-        return self.rss.get(self.stable_name) if self.stable_name else None
-
-    def others(self) -> list[dict[str, Any]]:
-        """Every ReplicaSet but the new and the stable one."""
-        skip = {self.new_name, self.stable_name}
-        return [rs for name, rs in self.rss.items() if name not in skip]
-
-    def _sorted_oldest(self) -> list[tuple[str, dict[str, Any]]]:
-        return revisions.oldest_first(self.rss)  # type: ignore[return-value]
-
-    def _find_new_rs(self, template: Mapping[str, Any]) -> str | None:
-        return revisions.find_new_replica_set(self.rss, self.target_hash, template)
-
-    def revision(self) -> int:
-        """The revision of the update in progress (the new ReplicaSet's, or the next one)."""
-        return revisions.update_revision(self.rss, self.new_rs)
-
     def current_pod_hash(self) -> str:
         return pod_hash_of(self.new_rs) if self.new_rs is not None else self.target_hash
 
@@ -219,9 +152,11 @@ class _Reconcile:
             if self.new_rs is None:
                 self.create_new_rs()
             elif c.get_condition(self.status.get("conditions"), c.PROGRESSING) is None:
-                self._set_status_condition(
+                self._set_progressing(
                     c.FOUND_NEW_RS_REASON, c.FOUND_NEW_RS_MESSAGE.format(name=self.new_name)
                 )
+        self.reconcile_ephemeral_metadata()
+        if not self.view.spec.paused:
             self.cleanup_history()
         self.reconcile_analysis()
         self.reconcile_services()
@@ -238,7 +173,7 @@ class _Reconcile:
         raw_step = self.raw_steps[index] if index is not None and index < step_count else None
         stable = str(self.old_status.get("stableRS") or "")
         new_hash = pod_hash_of(self.new_rs)
-        outcome = canary_analysis.reconcile_analysis(
+        self.analysis = canary_analysis.reconcile_analysis(
             canary_analysis.AnalysisInput(
                 rollout=self.rollout,
                 runs=self.snap.analysis_runs,
@@ -255,89 +190,14 @@ class _Reconcile:
                 fully_promoted=bool(stable) and stable == new_hash,
             )
         )
-        self.analysis = outcome
-        self.events.extend(outcome.events)
-        if outcome.pause_inconclusive:
-            self.pause.add_reasons.append(c.PAUSE_INCONCLUSIVE_ANALYSIS)
-        if outcome.abort_message is not None:
-            self.abort_message = outcome.abort_message
-            if not self.pause.aborted():
-                self.pause.add_abort = True
-        if outcome.error is not None:
-            self.events.append((WARNING, ANALYSIS_ERROR_REASON, outcome.error))
+        self.take_analysis(self.analysis)
 
-    def _set_status_condition(self, reason: str, message: str) -> None:
-        new = {"type": c.PROGRESSING, "status": c.TRUE, "reason": reason, "message": message}
-        self.status["conditions"] = c.set_condition(self.status.get("conditions"), new, self.now)
+    def restart_max_unavailable(self) -> int:
+        return restart.canary_max_unavailable(self.snap.rollout)
 
-    def sync_revision(self) -> None:
-        """Argo's ``syncReplicaSetRevision``: a reused ReplicaSet (an undo, a rollback) becomes
-        the newest revision, and gets the Rollout's current ``minReadySeconds``."""
-        new = self.new_rs
-        if new is None or self.new_name is None:
-            return
-        older = [revision_of(rs) for name, rs in self.rss.items() if name != self.new_name]
-        patch: dict[str, Any] = {}
-        wanted = max(older, default=0) + 1
-        if revision_of(new) < wanted and older:
-            patch["metadata"] = {"annotations": {REVISION_ANNOTATION: str(wanted)}}
-            new.setdefault("metadata", {}).setdefault("annotations", {})[REVISION_ANNOTATION] = str(wanted)
-        min_ready = int(self.spec.get("minReadySeconds") or 0)
-        if int((new.get("spec") or {}).get("minReadySeconds") or 0) != min_ready:
-            patch["spec"] = {"minReadySeconds": min_ready}
-            new.setdefault("spec", {})["minReadySeconds"] = min_ready
-        if patch:
-            self.updates.append((self.new_name, patch))
-
-    def reconcile_restart(self) -> None:
-        """Argo's ``RolloutPodRestarter``: remove pods older than ``spec.restartAt`` (see
-        :mod:`controller.core.restart`); requeue for a ``restartAt`` still to come."""
-        later = restart.seconds_until_restart(self.snap.rollout, self.now)
-        if later is not None:
-            self._requeue(later)
-        if self.snap.pods is None or not restart.needs_restart(self.snap.rollout, self.now):
-            return
-        if any(spec_replicas(rs) != status_count(rs, "availableReplicas") for rs in self.rss.values()):
-            return  # not every ReplicaSet is fully available yet
-        result = restart.plan_restart(
-            self.snap.rollout,
-            list(self.rss.values()),
-            self.snap.pods,
-            stable_name=self.stable_name,
-            new_name=self.new_name,
-            max_unavailable=restart.canary_max_unavailable(self.snap.rollout),
-            now=self.now,
-        )
-        self.pod_deletions.extend(result.delete_pods)
-        if result.finished:
-            self.restarted = True
-        else:
-            self._requeue(restart.RESTART_CHECK_SECONDS)
-
-    def _requeue(self, seconds: float) -> None:
-        self.requeue = seconds if self.requeue is None else min(self.requeue, seconds)
-
-    def create_new_rs(self) -> None:
-        """Argo's ``createDesiredReplicaSet`` (no ephemeral metadata, no anti-affinity)."""
-        revision = max((revision_of(rs) for rs in self.rss.values()), default=0) + 1
-        rs = new_replica_set(self.snap.rollout, self.target_hash, revision)
-        name = name_of(rs)
-        all_rss = [*self.rss.values(), rs]
-        count = rmath.new_rs_new_replicas(self.rollout, all_rss, rs)
-        rs["spec"]["replicas"] = count
-        self.creates.append(copy.deepcopy(rs))
-        self.rss[name] = rs
-        self.new_name = name
-        if count > 0:
-            message = c.NEW_REPLICA_SET_DETAILED_MESSAGE.format(name=name, revision=revision)
-            self.events.append((NORMAL, c.NEW_REPLICA_SET_REASON, f"{message} with size {count}"))
-        self._set_status_condition(c.NEW_REPLICA_SET_REASON, c.NEW_REPLICA_SET_MESSAGE.format(name=name))
-
-    def cleanup_history(self) -> None:
-        """Argo's ``cleanupRollouts``: delete the oldest scaled-down others beyond the limit."""
-        for name in revisions.history_deletions(self.others(), self.view.spec.revision_history_limit):
-            self.deletes.append(name)
-            del self.rss[name]
+    def new_rs_size(self, rs: Mapping[str, Any]) -> int:
+        """Argo's ``NewRSNewReplicas`` for the ReplicaSet about to be created."""
+        return rmath.new_rs_new_replicas(self.rollout, [*self.rss.values(), rs], rs)
 
     def reconcile_services(self) -> None:
         """Argo's ``reconcileStableAndCanaryService`` for basic canary."""
@@ -470,9 +330,7 @@ class _Reconcile:
             annotations.pop(SCALE_DOWN_DEADLINE_ANNOTATION, None)
         else:
             annotations[SCALE_DOWN_DEADLINE_ANNOTATION] = value
-        self.updates.append(
-            (name_of(rs), {"metadata": {"annotations": {SCALE_DOWN_DEADLINE_ANNOTATION: value}}})
-        )
+        self._patch_rs(name_of(rs), {"metadata": {"annotations": {SCALE_DOWN_DEADLINE_ANNOTATION: value}}})
 
     def _deadline(self, rs: Mapping[str, Any]) -> datetime | None:
         raw = ((rs.get("metadata") or {}).get("annotations") or {}).get(SCALE_DOWN_DEADLINE_ANNOTATION)
@@ -485,7 +343,7 @@ class _Reconcile:
             if annotated < limit:
                 delay = self.canary.scale_down_delay_seconds
                 seconds = DEFAULT_SCALE_DOWN_DELAY if delay is None else int(delay)
-                self._set_deadline(rs, _aware(self.now) + timedelta(seconds=seconds))
+                self._set_deadline(rs, aware(self.now) + timedelta(seconds=seconds))
                 self._requeue(float(seconds))
                 return annotated + 1, spec_replicas(rs)
             return annotated, 0
@@ -493,8 +351,8 @@ class _Reconcile:
             annotated += 1
             if annotated <= limit:
                 deadline = self._deadline(rs)
-                if deadline is not None and deadline > _aware(self.now):
-                    self._requeue((deadline - _aware(self.now)).total_seconds())
+                if deadline is not None and deadline > aware(self.now):
+                    self._requeue((deadline - aware(self.now)).total_seconds())
                     return annotated, self.view.spec.replicas
         return annotated, 0
 
@@ -513,13 +371,13 @@ class _Reconcile:
             if self.delay_scale_down_on_abort():
                 deadline = self._deadline(new)
                 if deadline is not None:
-                    if deadline > _aware(self.now):
-                        self._requeue((deadline - _aware(self.now)).total_seconds())
+                    if deadline > aware(self.now):
+                        self._requeue((deadline - aware(self.now)).total_seconds())
                         return self._scale_down_others()
                     count = 0
                 else:
                     delay = self.abort_scale_down_delay() or 0
-                    self._set_deadline(new, _aware(self.now) + timedelta(seconds=delay))
+                    self._set_deadline(new, aware(self.now) + timedelta(seconds=delay))
                     self._requeue(float(delay))
                     count = spec_replicas(new)
             if self._scale(new, count):
@@ -527,21 +385,14 @@ class _Reconcile:
         return self._scale_down_others()
 
     def _scale(self, rs: dict[str, Any], count: int) -> bool:
-        old = spec_replicas(rs)
-        if old == count:
+        """Argo's ``scaleReplicaSetAndRecordEvent``; a full scale-down also drops the scale-down
+        deadline (unless an aborted canary waits on it)."""
+        if spec_replicas(rs) == count:
             return False
-        name = name_of(rs)
-        rs.setdefault("spec", {})["replicas"] = count
-        self.scales[name] = count
         deadline_kept = rs is self.new_rs and self.delay_scale_down_on_abort()
         if count == 0 and self._deadline(rs) is not None and not deadline_kept:
             self._set_deadline(rs, None)
-        role = "up" if count > old else "down"
-        message = c.SCALING_REPLICA_SET_MESSAGE.format(
-            role=role, name=name, revision=revision_of(rs), old=old, new=count
-        )
-        self.events.append((NORMAL, c.SCALING_REPLICA_SET_REASON, message))
-        return True
+        return self._resize(rs, count)
 
     def _scale_down_others(self) -> bool:
         """Argo's ``reconcileOtherReplicaSets`` with ``scaleDownOldReplicaSetsForCanary``."""
@@ -605,7 +456,7 @@ class _Reconcile:
         start = c.parse_time(condition.get("startTime"))
         if start is None:
             return
-        remaining = (start + timedelta(seconds=int(step.duration)) - _aware(self.now)).total_seconds()
+        remaining = (start + timedelta(seconds=int(step.duration)) - aware(self.now)).total_seconds()
         if remaining > 0:
             self._requeue(remaining)
 
@@ -629,11 +480,11 @@ class _Reconcile:
             if step.duration is None:
                 return False
             start = c.parse_time(condition.get("startTime"))
-            return start is not None and _aware(self.now) > start + timedelta(seconds=int(step.duration))
+            return start is not None and aware(self.now) > start + timedelta(seconds=int(step.duration))
         if isinstance(step, SetWeight):
             return rmath.at_desired_canary_counts(self.rollout, self.new_rs, self.stable_rs, self.others())
         if isinstance(step, Analysis):
-            return canary_analysis.run_phase(self.analysis.step_run) == "Successful"
+            return run_phase(self.analysis.step_run) == "Successful"
         # setCanaryScale / setHeaderRoute / setMirrorRoute are applied by this reconcile itself
         return isinstance(step, SetCanaryScale | SetHeaderRoute | SetMirrorRoute)
 
@@ -725,13 +576,6 @@ class _Reconcile:
             self.pause.remove_reasons.append(c.PAUSE_CANARY_STEP)
         return self.persist(status, index)
 
-    def rollback_within_window(self) -> bool:
-        """Argo's ``isRollbackWithinWindow`` on the ReplicaSets as observed."""
-        window = self.view.spec.rollback_window_revisions
-        return revisions.rollback_within_window(
-            self.snap.replica_sets, self.new_name, self.stable_name, window
-        )
-
     def should_full_promote(self, index: int | None) -> str:
         """Argo's ``shouldFullPromote`` for canary."""
         if self.stable_rs is None:
@@ -752,17 +596,7 @@ class _Reconcile:
         """Conditions, pause bookkeeping, phase, and the diff against the observed status."""
         if index is not None:
             status["currentStepIndex"] = index
-        if self.restarted:
-            restart_at = self.spec.get("restartAt")
-            if restart_at is None:
-                status.pop("restartedAt", None)
-            else:
-                status["restartedAt"] = restart_at
-        if workload.workload_ref(self.snap.rollout) is not None and self.snap.workload is not None:
-            status["workloadObservedGeneration"] = workload.generation(self.snap.workload)
-        else:
-            status.pop("workloadObservedGeneration", None)
-        status["observedGeneration"] = str((self.snap.rollout.get("metadata") or {}).get("generation") or 0)
+        self.record_progress_fields(status)
         # conditions judge "aborted" before the pause context writes the new abort flag
         conds, events, add_abort = rollout_conditions(
             self.rollout,
@@ -785,53 +619,12 @@ class _Reconcile:
         )
         phase, message = calculate_phase({"spec": self.spec, "status": status})
         status["phase"], status["message"] = str(phase), message
-        patch = status_merge_patch(self.old_status, status)
-        # Argo checks for a stuck rollout only when the status is unchanged (a patch re-syncs)
-        stuck = stuck_requeue(self.snap.rollout, status, self.now) if patch is None else None
-        requeue = stuck if self.requeue is None else min(self.requeue, stuck or self.requeue)
-        if patch is not None:
-            self._state_change_events(status)
-        return Plan(
-            create_replica_sets=tuple(self.creates),
-            scale=tuple(self.scales.items()),
-            delete_replica_sets=tuple(self.deletes),
-            service_selectors=tuple(self.selectors),
-            status_patch=patch,
-            events=tuple(self.events),
-            requeue_after=requeue,
-            update_replica_sets=tuple(self.updates),
-            delete_pods=tuple(self.pod_deletions),
-            workload_scale=workload.scale_down_target(
-                self.snap.rollout,
-                self.snap.workload,
-                self.new_rs,
-                phase=status["phase"],
-                ready_replicas=int(status.get("readyReplicas") or 0),
-            ),
-            rollout_annotations=self.rollout_annotations(),
+        return self.plan(
+            status,
+            status_merge_patch(self.old_status, status),
             create_ingresses=tuple(self.ingress_creates),
             patch_ingresses=tuple(self.ingress_patches),
-            create_analysis_runs=tuple(self.analysis.create),
-            terminate_analysis_runs=tuple(self.analysis.terminate),
-            delete_analysis_runs=tuple(self.analysis.delete),
         )
-
-    def rollout_annotations(self) -> dict[str, str | None] | None:
-        """The workload-generation annotation, and ``rollout.argoproj.io/revision`` (the
-        revision of the update in progress), as Argo keeps them on the Rollout."""
-        patch = dict(workload.annotation_patch(self.snap.rollout, self.snap.workload) or {})
-        annotations = (self.snap.rollout.get("metadata") or {}).get("annotations") or {}
-        if self.new_rs is not None and annotations.get(REVISION_ANNOTATION) != str(self.revision()):
-            patch[REVISION_ANNOTATION] = str(self.revision())
-        return patch or None
-
-    def _state_change_events(self, status: Mapping[str, Any]) -> None:
-        self.events.extend(revisions.pause_events(self.old_status, status))
-
-
-def _aware(moment: datetime) -> datetime:
-    """``moment`` as an aware UTC time (a naive one is taken to be UTC)."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 __all__ = ["MANAGED_BY_ANNOTATION", "plan_canary"]

@@ -20,50 +20,31 @@ Follows Argo Rollouts' ``reconcileAnalysisRuns`` (rollout/analysis.go) for a can
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
-from controller.analysis.build import (
-    BACKGROUND,
-    STEP,
-    STEP_INDEX_LABEL,
-    BuildError,
-    build_analysis_run,
-    collision_name,
-)
+from controller.analysis.build import BACKGROUND, STEP, STEP_INDEX_LABEL
 from controller.api import Problem
 from controller.core import conditions as c
-from controller.core.plan import NORMAL, WARNING, Event
+from controller.core.analysis_runs import (
+    RunBook,
+    RunsOutcome,
+    analysis_status,
+    missing_referenced_templates,
+    needs_new_run,
+    phase_change_event,
+    run_message,
+    run_phase,
+)
 from controller.core.snapshot import RawObject, name_of
 
-POD_TEMPLATE_HASH_LABEL: Final = "rollouts-pod-template-hash"
-INSTANCE_ID_LABEL: Final = "argo-rollouts.argoproj.io/controller-instance-id"
-COMPLETED_PHASES: Final = frozenset({"Successful", "Failed", "Error", "Inconclusive"})
 STEP_STATUS_KEY: Final = "currentStepAnalysisRunStatus"
 BACKGROUND_STATUS_KEY: Final = "currentBackgroundAnalysisRunStatus"
 
 
-def run_phase(run: RawObject | None) -> str:
-    return str(((run or {}).get("status") or {}).get("phase") or "")
-
-
-def run_message(run: RawObject | None) -> str:
-    return str(((run or {}).get("status") or {}).get("message") or "")
-
-
 def _labels(run: RawObject) -> Mapping[str, Any]:
     return (run.get("metadata") or {}).get("labels") or {}
-
-
-def analysis_status(run: RawObject | None) -> dict[str, str] | None:
-    """``RolloutAnalysisRunStatus``: ``{name, status, message}`` of a run (None for no run)."""
-    if run is None:
-        return None
-    status = {"name": name_of(run), "status": run_phase(run)}
-    if run_message(run):
-        status["message"] = run_message(run)
-    return status
 
 
 def _template_refs(rollout: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
@@ -98,26 +79,6 @@ def missing_templates(
     return missing_referenced_templates(_template_refs(rollout), templates, cluster_templates)
 
 
-def missing_referenced_templates(
-    refs: Sequence[tuple[str, Mapping[str, Any]]],
-    templates: Mapping[str, RawObject],
-    cluster_templates: Mapping[str, RawObject],
-) -> list[Problem]:
-    """A :class:`Problem` for each ``(JSON path, templates[] entry)`` whose template is missing."""
-    problems = []
-    for path, ref in refs:
-        name = str(ref.get("templateName") or "")
-        if ref.get("clusterScope"):
-            if name not in cluster_templates:
-                message = f'ClusterAnalysisTemplate "{name}" not found'
-                problems.append(Problem(f"{path}.templateName", message, value=name))
-        elif name not in templates:
-            problems.append(
-                Problem(f"{path}.templateName", f'AnalysisTemplate "{name}" not found', value=name)
-            )
-    return problems
-
-
 def uses_analysis(rollout: Mapping[str, Any]) -> bool:
     """Whether the Rollout references any AnalysisTemplate (steps or background)."""
     return bool(_template_refs(rollout))
@@ -146,21 +107,11 @@ class AnalysisInput:
 
 
 @dataclass
-class AnalysisOutcome:
-    """What the runs mean for this reconcile, and what to write."""
+class AnalysisOutcome(RunsOutcome):
+    """What the step and background runs mean for this reconcile, and what to write."""
 
     step_run: RawObject | None = None
     background_run: RawObject | None = None
-    create: list[dict[str, Any]] = field(default_factory=list)
-    terminate: list[str] = field(default_factory=list)
-    delete: list[str] = field(default_factory=list)
-    #: add the InconclusiveAnalysisRun pause
-    pause_inconclusive: bool = False
-    #: abort, with this message (a Failed or Error run's)
-    abort_message: str | None = None
-    events: list[Event] = field(default_factory=list)
-    #: a run could not be built (should not happen once templates are validated)
-    error: str | None = None
 
     def step_status(self) -> dict[str, str] | None:
         return analysis_status(self.step_run)
@@ -169,83 +120,23 @@ class AnalysisOutcome:
         return analysis_status(self.background_run)
 
 
-def needs_new_run(current: RawObject | None, status: Mapping[str, Any]) -> bool:
-    """Argo's ``needsNewAnalysisRun``."""
-    if current is None:
-        return True
-    reasons = {p.get("reason") for p in status.get("pauseConditions") or ()}
-    if (
-        status.get("controllerPause")
-        and c.PAUSE_CANARY_STEP not in reasons
-        and c.PAUSE_BLUE_GREEN not in reasons
-    ):
-        return run_phase(current) == "Inconclusive"
-    return status.get("abortedAt") is not None
-
-
-class _Runs:
+class _Runs(RunBook):
     def __init__(self, data: AnalysisInput, out: AnalysisOutcome) -> None:
-        self.data, self.out = data, out
-        self.status: Mapping[str, Any] = data.rollout.get("status") or {}
-        canary_status = self.status.get("canary") or {}
-        self.by_name = {name_of(r): r for r in data.runs}
-        self.taken = set(self.by_name)
-        self.current_step = self.by_name.get(
-            str((canary_status.get(STEP_STATUS_KEY) or {}).get("name") or "")
+        super().__init__(data.rollout, data.runs, data.templates, data.cluster_templates, data.revision, out)
+        self.data = data
+        self.current_step = self.named_in_status("canary", STEP_STATUS_KEY)
+        self.current_background = self.named_in_status("canary", BACKGROUND_STATUS_KEY)
+
+    def create_run(
+        self, analysis: Mapping[str, Any], run_type: str, step_index: int | None
+    ) -> RawObject | None:
+        return self.create(
+            analysis,
+            run_type,
+            latest_hash=self.data.new_hash,
+            stable_hash=self.data.stable_hash,
+            step_index=step_index,
         )
-        self.current_background = self.by_name.get(
-            str((canary_status.get(BACKGROUND_STATUS_KEY) or {}).get("name") or "")
-        )
-
-    def cancel(self, run: RawObject | None) -> None:
-        """Argo's ``cancelAnalysisRuns`` for one run: terminate it unless done or terminating."""
-        if run is None or run_phase(run) in COMPLETED_PHASES:
-            return
-        if (run.get("spec") or {}).get("terminate"):
-            return
-        if name_of(run) not in self.out.terminate:
-            self.out.terminate.append(name_of(run))
-
-    def create(self, analysis: Mapping[str, Any], run_type: str, step_index: int | None) -> RawObject | None:
-        rollout = dict(self.data.rollout)
-        meta = dict(rollout.get("metadata") or {})
-        meta["annotations"] = {
-            **(meta.get("annotations") or {}),
-            "rollout.argoproj.io/revision": str(self.data.revision),
-        }
-        rollout["metadata"] = meta
-        instance = str((meta.get("labels") or {}).get(INSTANCE_ID_LABEL) or "")
-        try:
-            run = build_analysis_run(
-                rollout,
-                analysis,
-                self.data.templates,
-                self.data.cluster_templates,
-                run_type=run_type,
-                latest_hash=self.data.new_hash,
-                stable_hash=self.data.stable_hash or None,
-                step_index=step_index,
-                instance_id=instance,
-            )
-        except BuildError as e:
-            self.out.error = str(e)
-            return None
-        base = str(run["metadata"]["name"])
-        name, attempt = base, 0
-        while name in self.taken:
-            attempt += 1
-            name = collision_name(base, attempt)
-        run["metadata"]["name"] = name
-        self.taken.add(name)
-        self.out.create.append(run)
-        return run
-
-    def judge(self, run: RawObject | None) -> None:
-        phase = run_phase(run)
-        if phase == "Inconclusive":
-            self.out.pause_inconclusive = True
-        elif phase in ("Failed", "Error"):
-            self.out.abort_message = run_message(run) or f"AnalysisRun '{name_of(run)}' {phase}"
 
     def step_run(self) -> RawObject | None:
         """Argo's ``reconcileStepBasedAnalysisRun``."""
@@ -262,7 +153,7 @@ class _Runs:
             self.cancel(current)
             return None
         if needs_new_run(current, self.status):
-            return self.create(analysis, STEP, data.step_index)
+            return self.create_run(analysis, STEP, data.step_index)
         self.judge(current)
         return current
 
@@ -284,53 +175,9 @@ class _Runs:
         if c.PAUSE_INCONCLUSIVE_ANALYSIS in reasons:
             return current
         if needs_new_run(current, self.status):
-            return self.create(background, BACKGROUND, None)
+            return self.create_run(background, BACKGROUND, None)
         self.judge(current)
         return current
-
-
-def history_deletions(
-    others: Sequence[RawObject], hashes: frozenset[str], keep_successful: int, keep_unsuccessful: int
-) -> list[str]:
-    """Argo's ``FilterAnalysisRunsToDelete``: runs of gone ReplicaSets, and beyond the limits."""
-    newest_first = sorted(
-        others, key=lambda r: str((r.get("metadata") or {}).get("creationTimestamp") or ""), reverse=True
-    )
-    deletions: list[str] = []
-    kept_ok = kept_bad = 0
-    for run in newest_first:
-        if (run.get("metadata") or {}).get("deletionTimestamp"):
-            continue
-        if str(_labels(run).get(POD_TEMPLATE_HASH_LABEL) or "") not in hashes:
-            deletions.append(name_of(run))
-            continue
-        phase = run_phase(run)
-        if phase == "Successful":
-            if kept_ok < keep_successful:
-                kept_ok += 1
-            else:
-                deletions.append(name_of(run))
-        elif phase in COMPLETED_PHASES:
-            if kept_bad < keep_unsuccessful:
-                kept_bad += 1
-            else:
-                deletions.append(name_of(run))
-    return deletions
-
-
-def _emit(out: AnalysisOutcome, previous: Mapping[str, Any] | None, run: RawObject | None, kind: str) -> None:
-    """Argo's ``emitAnalysisRunStatusChanges``."""
-    phase = run_phase(run)
-    if run is None or not phase:
-        return
-    if previous is not None and not (
-        previous.get("name") == name_of(run) and previous.get("status") != phase
-    ):
-        return
-    before = str(previous.get("status") or "") if previous is not None else "NoPreviousStatus"
-    type_ = WARNING if phase in ("Failed", "Error") else NORMAL
-    message = f"{kind} Analysis Run '{name_of(run)}' Status New: '{phase}' Previous: '{before}'"
-    out.events.append((type_, f"AnalysisRun{phase}", message))
 
 
 def reconcile_analysis(data: AnalysisInput) -> AnalysisOutcome:
@@ -356,28 +203,24 @@ def reconcile_analysis(data: AnalysisInput) -> AnalysisOutcome:
     others = [r for r in data.runs if name_of(r) not in keep]
     for run in others:
         runs.cancel(run)
-    spec_analysis = (data.rollout.get("spec") or {}).get("analysis") or {}
-    out.delete = history_deletions(
-        [r for r in others if name_of(r) not in out.terminate],
-        data.replica_set_hashes,
-        int(spec_analysis.get("successfulRunHistoryLimit", 5)),
-        int(spec_analysis.get("unsuccessfulRunHistoryLimit", 5)),
-    )
+    runs.collect(others, data.replica_set_hashes)
     canary_status = (data.rollout.get("status") or {}).get("canary") or {}
-    _emit(out, canary_status.get(STEP_STATUS_KEY), out.step_run, STEP)
-    _emit(out, canary_status.get(BACKGROUND_STATUS_KEY), out.background_run, BACKGROUND)
+    for key, current_run, kind in (
+        (STEP_STATUS_KEY, out.step_run, STEP),
+        (BACKGROUND_STATUS_KEY, out.background_run, BACKGROUND),
+    ):
+        event = phase_change_event(canary_status.get(key), current_run, kind)
+        if event is not None:
+            out.events.append(event)
     return out
 
 
 __all__ = [
+    "BACKGROUND_STATUS_KEY",
+    "STEP_STATUS_KEY",
     "AnalysisInput",
     "AnalysisOutcome",
-    "analysis_status",
-    "history_deletions",
-    "missing_referenced_templates",
     "missing_templates",
-    "needs_new_run",
     "reconcile_analysis",
-    "run_phase",
     "uses_analysis",
 ]

@@ -30,14 +30,15 @@ class Plan:
 
     Apply: merge-patch the Rollout's annotations with ``rollout_annotations`` (``None``
     values remove); delete ``delete_replica_sets``; create ``create_replica_sets``;
-    merge-patch ReplicaSets per ``update_replica_sets`` (revision annotation, minReadySeconds);
-    set ``spec.replicas`` per ``scale``; set each Service's ``rollouts-pod-template-hash``
-    selector per ``service_selectors``; delete (evict) ``delete_pods``; set the referenced
-    workload's ``spec.replicas`` to ``workload_scale``; merge-patch ``/status`` with
-    ``status_patch``; create ``create_ingresses`` and merge-patch ``patch_ingresses`` (canary
-    Ingresses); create ``create_analysis_runs``, set ``spec.terminate`` on
-    ``terminate_analysis_runs``, delete ``delete_analysis_runs``; record ``events`` (type, reason, message) on the Rollout; requeue after
-    ``requeue_after`` seconds.
+    merge-patch ReplicaSets per ``update_replica_sets`` (revision annotation, minReadySeconds,
+    anti-affinity, ephemeral metadata); set ``spec.replicas`` per ``scale``; merge-patch pods per
+    ``patch_pods`` (ephemeral labels and annotations); set each Service's
+    ``rollouts-pod-template-hash`` selector per ``service_selectors``; delete (evict)
+    ``delete_pods``; set the referenced workload's ``spec.replicas`` to ``workload_scale``;
+    merge-patch ``/status`` with ``status_patch``; create ``create_ingresses`` and merge-patch
+    ``patch_ingresses`` (canary Ingresses); create ``create_analysis_runs``, set
+    ``spec.terminate`` on ``terminate_analysis_runs``, delete ``delete_analysis_runs``; record
+    ``events`` (type, reason, message) on the Rollout; requeue after ``requeue_after`` seconds.
     """
 
     create_replica_sets: tuple[dict[str, Any], ...] = ()
@@ -56,6 +57,7 @@ class Plan:
     create_analysis_runs: tuple[dict[str, Any], ...] = ()
     terminate_analysis_runs: tuple[str, ...] = ()
     delete_analysis_runs: tuple[str, ...] = ()
+    patch_pods: tuple[tuple[str, dict[str, Any]], ...] = ()
 
     @property
     def changes_nothing(self) -> bool:
@@ -68,6 +70,7 @@ class Plan:
             or self.status_patch
             or self.update_replica_sets
             or self.delete_pods
+            or self.patch_pods
             or self.workload_scale is not None
             or self.rollout_annotations
             or self.create_analysis_runs

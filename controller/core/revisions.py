@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from controller.core import antiaffinity, ephemeral
 from controller.core import conditions as c
 from controller.core.plan import NORMAL, Event
 from controller.core.podtemplate import templates_equal
@@ -30,17 +31,35 @@ def oldest_first(rss: Mapping[str, RawObject]) -> list[tuple[str, RawObject]]:
     return sorted(rss.items(), key=lambda item: creation_key(item[1]))
 
 
+def uninjected_template(rs: RawObject, rollout: Mapping[str, Any]) -> dict[str, Any]:
+    """``rs``'s pod template without what the controller injected into it: the ephemeral metadata
+    its annotation records and the anti-affinity term -- the template the Rollout had (with the
+    hash label). What ``undo`` should copy back into the Rollout."""
+    template = ephemeral.strip_injected(rs)
+    if "spec" not in template:
+        return template
+    pod_spec = dict(template["spec"] or {})
+    affinity = antiaffinity.remove_injected(pod_spec.get("affinity"), rollout)
+    if affinity is None:
+        pod_spec.pop("affinity", None)
+    else:
+        pod_spec["affinity"] = affinity
+    return {**template, "spec": pod_spec}
+
+
 def find_new_replica_set(
-    rss: Mapping[str, RawObject], target_hash: str, template: Mapping[str, Any]
+    rss: Mapping[str, RawObject], target_hash: str, rollout: Mapping[str, Any]
 ) -> str | None:
-    """Argo's ``FindNewReplicaSet``: the hash label first, then a template equal after
-    Kubernetes' defaults (:func:`~controller.core.podtemplate.templates_equal`)."""
+    """Argo's ``FindNewReplicaSet``: the hash label first, then a template equal to the Rollout's
+    after Kubernetes' defaults (:func:`~controller.core.podtemplate.templates_equal`), once the
+    ephemeral metadata and the anti-affinity term the controller injected are taken out."""
     ordered = oldest_first(rss)
     for name, rs in ordered:
         if pod_hash_of(rs) == target_hash:
             return name
+    template = (rollout.get("spec") or {}).get("template") or {}
     for name, rs in ordered:
-        if templates_equal(((rs.get("spec") or {}).get("template")) or {}, template):
+        if templates_equal(uninjected_template(rs, rollout), template):
             return name
     return None
 
@@ -107,5 +126,6 @@ __all__ = [
     "oldest_first",
     "pause_events",
     "rollback_within_window",
+    "uninjected_template",
     "update_revision",
 ]

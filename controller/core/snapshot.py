@@ -31,7 +31,8 @@ class Snapshot:
     ``None`` when unnamed or not found. ``workload`` is the object ``spec.workloadRef`` names
     (``None`` when there is no reference or the object was not found). ``pods`` are the pods
     of the Rollout's ReplicaSets, listed only while a restart is due
-    (:func:`controller.core.restart.needs_restart`); ``None`` when not listed.
+    (:func:`controller.core.restart.needs_restart`) or ephemeral metadata is configured
+    (:func:`controller.core.ephemeral.configured`); ``None`` when not listed.
     ``analysis_runs`` are the AnalysisRuns the Rollout controls; ``analysis_templates`` the
     AnalysisTemplates of its namespace and ``cluster_analysis_templates`` the
     ClusterAnalysisTemplates, by name.
@@ -96,7 +97,8 @@ def new_replica_set(rollout: RawObject, pod_hash: str, revision: int) -> dict[st
 
     Named ``<rollout>-<hash>``; the hash label is added to its labels, selector and pod
     template; annotated with its revision and the Rollout's ``spec.replicas``; controlled by
-    the Rollout. (No ephemeral canary/stable metadata, no anti-affinity.)
+    the Rollout. (The anti-affinity term and the ephemeral metadata are added by
+    :meth:`controller.core.context.RolloutContext.create_new_rs`.)
     """
     meta = rollout.get("metadata") or {}
     spec = rollout.get("spec") or {}

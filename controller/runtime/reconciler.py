@@ -6,7 +6,9 @@ our own last write: :class:`~controller.kube.VersionTracker`), gathers the Repli
 Rollout controls (by ownerReference uid, through the ``owner-uid`` index of the ReplicaSet
 cache) and its canary/stable Services, reads the clock, calls
 :func:`~controller.core.canary.plan_canary`, and applies the :class:`~controller.core.plan.Plan`
-in its order: delete, create, scale, Service selectors, ``/status`` merge patch, events.
+in its order: delete, create, update and scale ReplicaSets, pod metadata, Service selectors,
+``/status`` merge patch, events. The Rollout's pods are listed (one LIST by its selector) only
+while a ``spec.restartAt`` is due or ephemeral metadata is configured.
 
 It talks to the API only through :class:`ApiWriter` (a subset of
 :class:`~controller.kube.ApiClient`) and to the caches only through :class:`Cache` (a subset of
@@ -26,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from controller.core import bluegreen_analysis, trafficrouting, workload
+from controller.core import bluegreen_analysis, ephemeral, trafficrouting, workload
 from controller.core.bluegreen import plan_bluegreen
 from controller.core.canary import MANAGED_BY_ANNOTATION, plan_canary
 from controller.core.plan import WARNING, Plan, apply_merge_patch
@@ -465,7 +467,8 @@ class Reconciler:
         started = time.monotonic()
         now = self.clock()
         snapshot = self.snapshot(rollout, now)
-        if needs_restart(rollout, now):
+        if needs_restart(rollout, now) or ephemeral.configured(rollout):
+            # restartAt removes old pods; ephemeral metadata is patched onto the existing ones
             snapshot = dataclasses.replace(snapshot, pods=await self.rollout_pods(snapshot))
         if self.analysis_runs is not None:
             snapshot = await self.fetch_missing_runs(snapshot)
@@ -521,6 +524,14 @@ class Reconciler:
             }
             await self.api.patch(rs_path(rs_name), body, field_manager=COMPONENT)
             log_action("scale-replicaset", rollout=key, replicaset=rs_name, replicas=count)
+        for pod_name, patch in plan.patch_pods:  # after their ReplicaSet: new pods get it anyway
+            with contextlib.suppress(NotFound):  # gone meanwhile: nothing to label
+                await self.api.patch(
+                    resource_path("v1", "pods", namespace=namespace, name=pod_name),
+                    patch,
+                    field_manager=COMPONENT,
+                )
+            log_action("patch-pod-metadata", rollout=key, pod=pod_name, metadata=patch.get("metadata", {}))
         for svc_name, selector in plan.service_selectors:
             body = {
                 "metadata": {"annotations": {MANAGED_BY_ANNOTATION: name}},
