@@ -552,17 +552,7 @@ class _Reconcile(RolloutContext):
                 index = step_count
         reason = self.should_full_promote(index)
         if reason:
-            self.pause.clear = True
-            self.pause.remove_abort = True
-            status["promoteFull"] = False
-            index = step_count if step_count else None
-            if status["stableRS"] != status["currentPodHash"]:
-                status["stableRS"] = status["currentPodHash"]
-                message = c.ROLLOUT_COMPLETED_MESSAGE.format(
-                    revision=self.revision(), pod_hash=status["currentPodHash"], detail=reason
-                )
-                self.events.append((NORMAL, c.ROLLOUT_COMPLETED_REASON, message))
-            return self.persist(status, index)
+            return self.persist(self.promote(status, reason), step_count if step_count else None)
         if self.pause.aborted():
             if step_count:
                 index = step_count if status["stableRS"] == status["currentPodHash"] else 0
@@ -574,7 +564,25 @@ class _Reconcile(RolloutContext):
             )
             self.events.append((NORMAL, c.ROLLOUT_STEP_COMPLETED_REASON, message))
             self.pause.remove_reasons.append(c.PAUSE_CANARY_STEP)
+            # the last step done: promoted in the same write (Argo promotes one reconcile later,
+            # from the status this write makes; the status it ends with is the same)
+            reason = self.should_full_promote(index) if index == step_count else ""
+            if reason:
+                status = self.promote(status, reason)
         return self.persist(status, index)
+
+    def promote(self, status: dict[str, Any], reason: str) -> dict[str, Any]:
+        """Argo's ``promoteStable``: the new ReplicaSet becomes stable, the pause and abort go."""
+        self.pause.clear = True
+        self.pause.remove_abort = True
+        status["promoteFull"] = False
+        if status["stableRS"] != status["currentPodHash"]:
+            status["stableRS"] = status["currentPodHash"]
+            message = c.ROLLOUT_COMPLETED_MESSAGE.format(
+                revision=self.revision(), pod_hash=status["currentPodHash"], detail=reason
+            )
+            self.events.append((NORMAL, c.ROLLOUT_COMPLETED_REASON, message))
+        return status
 
     def should_full_promote(self, index: int | None) -> str:
         """Argo's ``shouldFullPromote`` for canary."""

@@ -335,6 +335,26 @@ def test_indefinite_pause_waits_for_promote() -> None:
     assert "controllerPause" not in world.status
 
 
+def test_the_last_step_and_the_promotion_are_one_status_write() -> None:
+    world = deployed()
+    world.set_image("demo:green")
+    world.reconcile()
+    start = c.parse_time(world.status["pauseConditions"][0]["startTime"])
+    assert start is not None
+    world.now = start + timedelta(seconds=121)
+    plans = [p for p in world.reconcile() if p.status_patch is not None]
+    done = [
+        p for p in plans if any(e[1] == c.ROLLOUT_STEP_COMPLETED_REASON and "3/3" in e[2] for e in p.events)
+    ]
+    assert len(done) == 1 and done[0] is plans[-1]  # no status write after it
+    # the write that completes setWeight 100 also makes the new ReplicaSet stable (Argo needs one more)
+    assert c.ROLLOUT_COMPLETED_REASON in [e[1] for e in done[0].events]
+    assert done[0].status_patch is not None
+    patch = done[0].status_patch["status"]
+    assert patch["currentStepIndex"] == 3 and patch["stableRS"] == hash_of("demo:green")
+    assert patch["phase"] == "Healthy"
+
+
 def test_promote_full_skips_remaining_steps() -> None:
     world = indefinite()
     world.patch_status({"promoteFull": True})
