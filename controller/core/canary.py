@@ -569,7 +569,23 @@ class _Reconcile(RolloutContext):
             reason = self.should_full_promote(index) if index == step_count else ""
             if reason:
                 status = self.promote(status, reason)
+            else:
+                self.start_pause_step(index)
         return self.persist(status, index)
+
+    def start_pause_step(self, index: int) -> None:
+        """The step just reached is a pause: it starts with the write that reaches it (Argo adds
+        it one reconcile later, from the status this write makes). Only when no pause is on record,
+        so that the pause bookkeeping of the step just left cannot hide the new one."""
+        steps = self.canary.steps
+        step = steps[index] if index < len(steps) else None
+        if not isinstance(step, Pause) or self.old_status.get("promoteFull") or self.view.spec.paused:
+            return
+        if self.old_status.get("pauseConditions") or self.old_status.get("controllerPause"):
+            return
+        self.pause.add_reasons.append(c.PAUSE_CANARY_STEP)
+        if step.duration is not None:
+            self._requeue(float(int(step.duration)))
 
     def promote(self, status: dict[str, Any], reason: str) -> dict[str, Any]:
         """Argo's ``promoteStable``: the new ReplicaSet becomes stable, the pause and abort go."""

@@ -154,15 +154,30 @@ async def _crash_during_pause(cluster: Cluster, ns: str, tmp: Path) -> None:
             blue = await world.current_hash()
             await world.wait_healthy(blue)
 
-            # (wall time, currentStepIndex) as polled from the update on
+            # (wall time, currentStepIndex) of every version of the Rollout from the update on: a
+            # watch, so that a step held only for a moment is seen too
             seen: list[tuple[float, int]] = []
+            since = str((await world.rollout())["metadata"]["resourceVersion"])
 
             async def watch_steps() -> None:
+                nonlocal since
                 while True:
                     with contextlib.suppress(KubeError):
-                        status = (await world.rollout()).get("status") or {}
-                        if "currentStepIndex" in status:
-                            seen.append((time.time(), int(status["currentStepIndex"])))
+                        events = world.api.watch(
+                            rollouts_path(ns),
+                            resource_version=since,
+                            timeout_seconds=30,
+                            field_selector="metadata.name=frontend",
+                        )
+                        async with contextlib.aclosing(events) as stream:
+                            async for event in stream:
+                                if event.type == "BOOKMARK":
+                                    since = event.resource_version or since
+                                    continue
+                                since = event.resource_version or since
+                                status = event.object.get("status") or {}
+                                if "currentStepIndex" in status:
+                                    seen.append((time.time(), int(status["currentStepIndex"])))
                     await asyncio.sleep(0.05)
 
             poller: asyncio.Task[None] | None = None

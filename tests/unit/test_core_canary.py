@@ -355,6 +355,35 @@ def test_the_last_step_and_the_promotion_are_one_status_write() -> None:
     assert patch["phase"] == "Healthy"
 
 
+def test_reaching_a_pause_step_starts_the_pause_in_the_same_write() -> None:
+    world = deployed()
+    world.set_image("demo:green")
+    plans = [p for p in world.reconcile() if p.status_patch is not None]
+    reached = [p for p in plans if p.status_patch and p.status_patch["status"].get("currentStepIndex") == 1]
+    assert len(reached) == 1
+    patch = reached[0].status_patch["status"]
+    assert [p["reason"] for p in patch["pauseConditions"]] == [c.PAUSE_CANARY_STEP]
+    assert patch["controllerPause"] is True and patch["phase"] == "Paused"
+    assert reached[0].requeue_after == 120.0
+    assert reached[0] is plans[-1]  # nothing more to write until the pause ends
+
+
+def test_a_pause_step_after_a_pause_step_still_pauses() -> None:
+    world = deployed()
+    world.rollout["spec"]["strategy"]["canary"]["steps"] = [{"pause": {"duration": "10s"}}, {"pause": {}}]
+    world.rollout["metadata"]["generation"] += 1
+    world.reconcile()
+    world.set_image("demo:green")
+    world.reconcile()
+    start = c.parse_time(world.status["pauseConditions"][0]["startTime"])
+    assert start is not None and world.status["currentStepIndex"] == 0
+    world.now = start + timedelta(seconds=11)
+    world.reconcile()
+    assert world.status["currentStepIndex"] == 1
+    assert [p["reason"] for p in world.status["pauseConditions"]] == [c.PAUSE_CANARY_STEP]
+    assert world.status["phase"] == "Paused"
+
+
 def test_promote_full_skips_remaining_steps() -> None:
     world = indefinite()
     world.patch_status({"promoteFull": True})
