@@ -144,6 +144,8 @@ class _Reconcile(RolloutContext):
     def run(self) -> Plan:
         if self.template_or_steps_changed():
             self.sync_revision()
+            if self.new_rs is None and not self.view.spec.paused:
+                self.create_after_reset()
             return self.sync_status(changed=True)
         self.reconcile_restart()
         if self.new_rs is not None:
@@ -165,6 +167,23 @@ class _Reconcile(RolloutContext):
         if not self.view.spec.paused and not self.reconcile_replica_sets():
             self.reconcile_pause()
         return self.sync_status(changed=False)
+
+    def create_after_reset(self) -> None:
+        """A new template: its ReplicaSet is created with the write that resets the status, sized
+        from the reset status (step 0, no pause, no abort). Argo writes the reset, then creates
+        the ReplicaSet on the reconcile that write triggers; the objects it ends with are the same.
+        """
+        for key in ("pauseConditions", "controllerPause", "abort", "abortedAt"):
+            self.status.pop(key, None)
+        self.status["promoteFull"] = False
+        self.status["currentPodHash"] = self.target_hash
+        if self.raw_steps:
+            self.status["currentStepIndex"] = 0
+        else:
+            self.status.pop("currentStepIndex", None)
+        self.create_new_rs()
+        if not self.routed:  # and, replica-based, its first scaling round (a routed one waits on weights)
+            self.reconcile_replica_sets()
 
     def reconcile_analysis(self) -> None:
         """Argo's ``reconcileAnalysisRuns`` (see :mod:`controller.core.canary_analysis`)."""

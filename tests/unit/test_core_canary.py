@@ -234,13 +234,18 @@ def test_first_deploy_goes_to_full_size_and_skips_steps() -> None:
 def test_seed_canary_walks_the_steps() -> None:
     world = deployed()
     world.set_image("demo:green")
-    # 1: the template change resets status to step 0 and creates nothing yet
+    # 1: the template change resets status to step 0 and creates the new ReplicaSet in the same
+    # pass (Argo: one reconcile later), at 1 pod (maxSurge 25% of 2, rounded up)
     plan = world.plan()
-    assert not plan.create_replica_sets and not plan.scale
+    assert [(name_of(rs), spec_replicas(rs)) for rs in plan.create_replica_sets] == [
+        (f"frontend-{hash_of('demo:green')}", 1)
+    ]
+    assert not plan.scale
     assert plan.status_patch is not None
     assert plan.status_patch["status"]["currentPodHash"] == hash_of("demo:green")
     assert plan.status_patch["status"]["currentStepIndex"] == 0
     world.apply(plan)
+    world.settle()
     # 2: setWeight 50 -> 1 canary, 1 stable, then the pause step begins
     plans = world.reconcile()
     assert world.counts() == {"demo:blue": 1, "demo:green": 1}
