@@ -409,8 +409,11 @@ def analyse(records: list[Record], namespace: str, pause: int, since_rv: int, un
                     status.get("stableRS") == status.get("currentPodHash") != old_status.get("stableRS")
                 )
                 if promoted and old_status.get("stableRS"):
-                    if held.get(name, (None, 0.0))[0] == "promote":
-                        out.samples["promotion"].append(rec.mono - held[name][1])
+                    start = held.get(name)
+                    # The controller may promote in the write that completes the last step: the
+                    # promotion then waited on that step's condition, measured from it.
+                    if start is not None and (start[0] == "promote" or (start[0] == before < after)):
+                        out.samples["promotion"].append(rec.mono - start[1])
                     else:
                         out.unmatched += 1
             if before != after or not same_update:
@@ -818,7 +821,9 @@ def main() -> None:
         "--idle-seconds", type=float, default=60.0, help="length of the idle window (default 60)"
     )
     parser.add_argument("--pause", type=int, default=1, help="seconds of the pause step (default 1)")
-    parser.add_argument("--workers", type=int, default=4, help="controller workers (default 4, its default)")
+    parser.add_argument(
+        "--workers", type=int, default=10, help="controller workers (default 10, the controller's default)"
+    )
     parser.add_argument("--json", type=Path, default=Path("bench/results/controller.json"))
     parser.add_argument("--keep", type=Path, help="copy the controller's log and the watch recording here")
     args = parser.parse_args()

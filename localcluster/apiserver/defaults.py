@@ -12,11 +12,12 @@ Left to the caller: cluster IP and node port allocation, generated names and UID
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from localcluster.apiserver.jsoncopy import deep_copy
 
 __all__ = ["default_builtin", "image_pull_policy", "qos_class"]
 
@@ -403,7 +404,7 @@ def default_builtin(
     ``create`` selects create-only steps (a namespace's ``kubernetes`` finalizer, a pod's
     ``Pending`` phase); kinds without defaults come back unchanged (as a copy).
     """
-    out = copy.deepcopy(obj)
+    out = deep_copy(obj)
     defaulter = _DEFAULTERS.get((api_version, kind))
     if defaulter is not None:
         defaulter(out, create)

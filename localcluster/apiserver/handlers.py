@@ -26,7 +26,7 @@ from localcluster.apiserver.patch.merge import merge_patch
 from localcluster.apiserver.registry import Registry, ResourceType
 from localcluster.apiserver.selectors import FieldSelector, LabelSelector, SelectorError
 from localcluster.apiserver.tables import to_table
-from localcluster.apiserver.watch import serve_watch
+from localcluster.apiserver.watch import candidates, serve_watch
 from localcluster.store import Obj
 
 _JSON = "application/json"
@@ -206,7 +206,7 @@ class ObjectHandlers:
 
     def _list_items(self, request: web.Request, target: Target) -> list[Obj]:
         labels, fields = _selectors(request, target.rt)
-        items = self.objects.store.list(target.rt.key, target.namespace or None)
+        items = candidates(self.objects.store, target.rt, target.namespace or None, labels, fields)
         return [self.objects.view(target.rt, o) for o in items if matches(o, labels, fields)]
 
     def list(self, request: web.Request, target: Target) -> web.Response:

@@ -22,6 +22,7 @@ from localcluster.apiserver import errors
 from localcluster.apiserver.builtin_validation import validate_builtin
 from localcluster.apiserver.defaults import default_builtin
 from localcluster.apiserver.errors import ApiError
+from localcluster.apiserver.jsoncopy import deep_copy
 from localcluster.apiserver.patch import PatchError
 from localcluster.apiserver.patch.apply import ApplyConflictError, server_side_apply, update_managed_fields
 from localcluster.apiserver.patch.json_patch import json_patch
@@ -211,13 +212,16 @@ class Objects:
         return unknown_field_warnings(unknown)
 
     def _prepare(self, rt: ResourceType, obj: Obj, *, create: bool) -> Obj:
-        """Defaulting, pruning and validation of the object that is about to be stored."""
+        """Defaulting, pruning and validation of the object that is about to be stored.
+
+        Returns a new object that shares nothing with ``obj``."""
         schema: Schema | None = rt.schema
         if rt.custom and schema is not None:
-            obj = prune(obj, schema)
-            obj = apply_defaults(obj, schema)
+            obj = apply_defaults(prune(obj, schema), schema, in_place=True)  # prune copies
         elif not rt.custom:
             obj = default_builtin(rt.api_version, rt.kind, obj, create=create)
+        else:
+            obj = deep_copy(obj)
         name = str(obj["metadata"].get("name", ""))
         errs = validate_object_meta(obj, namespaced=rt.namespaced, resource=rt.plural)
         if schema is not None and rt.custom:
@@ -486,7 +490,7 @@ class Objects:
             return self._apply(rt, namespace, name, current, patch, opts)
         if current is None:
             raise errors.not_found(rt.plural, rt.group, name)
-        view = copy.deepcopy(self.view(rt, current))
+        view = self.view(rt, current)  # every patch engine works on a copy
         try:
             if patch_type == "merge":
                 if not isinstance(patch, dict):
@@ -675,20 +679,21 @@ class Objects:
         self, rt: ResourceType, current: Obj, incoming: Obj, subresource: str | None
     ) -> Obj:
         if subresource == "status":
-            new = copy.deepcopy(current)
+            # Only metadata is changed before _prepare, which copies the whole object.
+            new = dict(current, metadata=dict(current["metadata"]))
             if "status" in incoming:
                 new["status"] = incoming["status"]
             else:
                 new.pop("status", None)
             return new
-        new = copy.deepcopy(incoming)
+        new = deep_copy(incoming)
         if rt.status:
             if "status" in current:
-                new["status"] = copy.deepcopy(current["status"])
+                new["status"] = deep_copy(current["status"])
             else:
                 new.pop("status", None)
         if "managedFields" not in new["metadata"] and "managedFields" in current["metadata"]:
-            new["metadata"]["managedFields"] = copy.deepcopy(current["metadata"]["managedFields"])
+            new["metadata"]["managedFields"] = deep_copy(current["metadata"]["managedFields"])
         return new
 
     # -- scale -------------------------------------------------------------------------

@@ -230,9 +230,11 @@ class Registry:
         self.derived: dict[Any, Any] = {}
         self._by_path: dict[tuple[str, str, str], ResourceType] = {}
         self._by_key: dict[str, list[ResourceType]] = {}
+        self._by_kind: dict[tuple[str, str], ResourceType] = {}
         for rt in self.all():
             self._by_path[(rt.group, rt.version, rt.plural)] = rt
             self._by_key.setdefault(rt.key, []).append(rt)
+            self._by_kind.setdefault((rt.api_version, rt.kind), rt)
 
     def all(self) -> list[ResourceType]:
         out = list(self._builtin)
@@ -255,10 +257,7 @@ class Registry:
         return found[0] if found else None
 
     def by_kind(self, api_version: str, kind: str) -> ResourceType | None:
-        for rt in self.all():
-            if rt.api_version == api_version and rt.kind == kind:
-                return rt
-        return None
+        return self._by_kind.get((api_version, kind))
 
     def group_versions(self) -> dict[str, list[str]]:
         """Group -> served versions, preferred first (built-in groups in a fixed order)."""

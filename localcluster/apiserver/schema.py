@@ -26,7 +26,11 @@ _EMPTY: Mapping[str, Any] = {}
 
 @dataclass(frozen=True)
 class Schema:
-    """One node of a schema. ``defs`` holds the definitions that ``$ref`` names."""
+    """One node of a schema. ``defs`` holds the definitions that ``$ref`` names.
+
+    A node is immutable, so what it derives (its resolved node, types, children) is worked out
+    once and kept: the write path walks the same schemas for every object.
+    """
 
     raw: Mapping[str, Any]
     defs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False, compare=False)
@@ -58,14 +62,14 @@ class Schema:
     def _sub(self, raw: Any) -> Schema:
         return Schema(raw if isinstance(raw, Mapping) else _EMPTY, self.defs)
 
-    @property
+    @functools.cached_property
     def is_empty(self) -> bool:
         """True when the schema says nothing about the value (anything goes)."""
         return not any(
             k in self.node for k in ("type", "properties", "items", "additionalProperties", "oneOf")
         )
 
-    @property
+    @functools.cached_property
     def types(self) -> frozenset[str]:
         """JSON types allowed here; empty means any type."""
         if self.int_or_string:
@@ -87,12 +91,12 @@ class Schema:
             return frozenset({"array"})
         return frozenset()
 
-    @property
+    @functools.cached_property
     def properties(self) -> Mapping[str, Any]:
         props = self.node.get("properties")
         return props if isinstance(props, Mapping) else _EMPTY
 
-    @property
+    @functools.cached_property
     def additional_properties(self) -> Schema | None:
         """The schema of map values, when this is a map (``additionalProperties``)."""
         extra = self.node.get("additionalProperties")
@@ -102,7 +106,7 @@ class Schema:
             return Schema.any()
         return None
 
-    @property
+    @functools.cached_property
     def preserves_unknown_fields(self) -> bool:
         """True when fields not named in ``properties`` are kept (and not an error)."""
         if self.node.get("x-kubernetes-preserve-unknown-fields") is True:
@@ -115,26 +119,39 @@ class Schema:
 
     def field(self, name: str) -> Schema | None:
         """The schema of field ``name``; ``Schema.any()`` for a preserved unknown; None if unknown."""
+        fields = self._fields
+        if name in fields:
+            return fields[name]
         props = self.properties
+        found: Schema | None
         if name in props:
-            return self._sub(props[name])
-        extra = self.additional_properties
-        if extra is not None:
-            return extra
-        if self.preserves_unknown_fields:
-            return Schema.any()
-        return None
+            found = self._sub(props[name])
+        else:
+            extra = self.additional_properties
+            if extra is not None:
+                found = extra
+            elif self.preserves_unknown_fields:
+                found = Schema.any()
+            else:
+                found = None
+        fields[name] = found
+        return found
 
-    @property
+    @functools.cached_property
+    def _fields(self) -> dict[str, Schema | None]:
+        """Children already resolved, so that a walk meets the same (cached) nodes each time."""
+        return {}
+
+    @functools.cached_property
     def items(self) -> Schema:
         return self._sub(self.node.get("items"))
 
-    @property
+    @functools.cached_property
     def required(self) -> tuple[str, ...]:
         req = self.node.get("required")
         return tuple(r for r in req if isinstance(r, str)) if isinstance(req, list) else ()
 
-    @property
+    @functools.cached_property
     def patch_strategies(self) -> frozenset[str]:
         """Strategic-merge-patch strategies: subset of {"merge", "retainKeys", "replace"}."""
         raw = self.node.get("x-kubernetes-patch-strategy")
@@ -142,12 +159,12 @@ class Schema:
             return frozenset()
         return frozenset(part.strip() for part in raw.split(",") if part.strip())
 
-    @property
+    @functools.cached_property
     def patch_merge_key(self) -> str | None:
         key = self.node.get("x-kubernetes-patch-merge-key")
         return key if isinstance(key, str) else None
 
-    @property
+    @functools.cached_property
     def list_type(self) -> ListType:
         """Server-side apply list semantics; lists without a declaration are atomic."""
         raw = self.node.get("x-kubernetes-list-type")
@@ -155,18 +172,18 @@ class Schema:
             return cast(ListType, raw)
         return "atomic"
 
-    @property
+    @functools.cached_property
     def list_map_keys(self) -> tuple[str, ...]:
         keys = self.node.get("x-kubernetes-list-map-keys")
         if isinstance(keys, list):
             return tuple(k for k in keys if isinstance(k, str))
         return ()
 
-    @property
+    @functools.cached_property
     def map_type(self) -> Literal["granular", "atomic"]:
         return "atomic" if self.node.get("x-kubernetes-map-type") == "atomic" else "granular"
 
-    @property
+    @functools.cached_property
     def int_or_string(self) -> bool:
         if self.node.get("x-kubernetes-int-or-string") is True or self.node.get("format") == "int-or-string":
             return True
@@ -176,7 +193,7 @@ class Schema:
             return kinds == {"integer", "string"}
         return False
 
-    @property
+    @functools.cached_property
     def embedded_resource(self) -> bool:
         return self.node.get("x-kubernetes-embedded-resource") is True
 

@@ -368,6 +368,27 @@ class LabelSelector:
                 return r.values[0] if ok else None
         return None
 
+    def index_hint(self) -> tuple[str, tuple[str, ...] | None] | None:
+        """A label every match must carry, as ``(key, values)`` for the store's label index.
+
+        ``values`` are the values the label may have (``None``: any). The selector must still
+        be matched against what the index returns; None when no requirement narrows (no
+        requirements, or only ``!=``, ``notin`` and ``!``). A selector that matches nothing
+        gives no values.
+        """
+        if self.nothing:
+            return ("", ())
+        exists: str | None = None
+        best: tuple[str, tuple[str, ...]] | None = None
+        for r in self.requirements:
+            if r.operator in ("=", "==", "in") and (best is None or len(r.values) < len(best[1])):
+                best = (r.key, r.values)
+            elif r.operator in ("exists", "gt", "lt") and exists is None:
+                exists = r.key  # gt and lt need the label too
+        if best is not None:
+            return best
+        return (exists, None) if exists is not None else None
+
     def __str__(self) -> str:
         return ",".join(str(r) for r in self.requirements)
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import collections
 import copy
 import datetime as dt
+import functools
 import ipaddress
 import json
 import re
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from localcluster.apiserver.jsoncopy import deep_copy
 from localcluster.apiserver.schema import Schema, builtin_schema
 from localcluster.apiserver.selectors import (
     go_quote,
@@ -306,8 +309,15 @@ def _check_object(value: Mapping[str, Any], s: Schema, path: str, errs: _Errors)
     props, extra = s.properties, s.additional_properties
     for name, sub in value.items():
         child = s.field(name) if name in props else extra
-        if child is not None and not unset(name, child):
-            _validate(sub, child, _child(path, name), errs)
+        if child is None or unset(name, child):
+            continue
+        known = _clean_key("validate", child, False, path, name, sub)
+        if known is not None and _CLEAN.get(known) is child:
+            continue
+        before = len(errs)
+        _validate(sub, child, _child(path, name), errs)
+        if known is not None and len(errs) == before:
+            _remember_clean(known, child)
 
 
 def _check_combinators(value: Any, s: Schema, path: str, errs: _Errors) -> None:
@@ -334,6 +344,7 @@ def _check_combinators(value: Any, s: Schema, path: str, errs: _Errors) -> None:
 _META_FIELDS = ("apiVersion", "kind", "metadata")
 
 
+@functools.cache
 def _object_meta() -> Schema:
     cm = builtin_schema("v1", "ConfigMap")
     meta = cm.field("metadata") if cm is not None else None
@@ -366,6 +377,36 @@ def _preserves(s: Schema, structural: bool) -> bool:
     return s.preserves_unknown_fields
 
 
+#: (parent path, field) of the fields whose checks are remembered: most writes carry the same
+#: ``spec`` and ``metadata.managedFields`` again (a status write, a patch of a label).
+_REMEMBERED_FIELDS = frozenset({("", "spec"), ("metadata", "managedFields")})
+#: (check, id of the field's schema, structural, its path, its JSON) -> that schema, for values that
+#: passed the check (no unknown fields; no errors). Schemas are immutable and kept alive here,
+#: so a hit means the same check of the same value against the same schema.
+_CLEAN: collections.OrderedDict[tuple[str, int, bool, str, str], Schema] = collections.OrderedDict()
+_CLEAN_KEPT = 2048
+
+
+def _clean_key(
+    check: str, schema: Schema, structural: bool, path: str, name: str, value: Any
+) -> tuple[str, int, bool, str, str] | None:
+    """The key under which a field's passing ``check`` is remembered (None: not a remembered field)."""
+    if (path, name) not in _REMEMBERED_FIELDS or not isinstance(value, dict | list):
+        return None
+    try:
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return (check, id(schema), structural, f"{path}.{name}", text)
+
+
+def _remember_clean(key: tuple[str, int, bool, str, str], schema: Schema) -> None:
+    _CLEAN[key] = schema
+    _CLEAN.move_to_end(key)
+    if len(_CLEAN) > _CLEAN_KEPT:
+        _CLEAN.popitem(last=False)
+
+
 def _walk(
     value: Any, s: Schema | None, structural: bool, path: str, found: list[str], top: bool = False
 ) -> Any:
@@ -381,16 +422,23 @@ def _walk(
                 (None, True) if s is None else _structural_child(s, name, structural, top)
             )
             if child is not None:
+                known = _clean_key("walk", child, child_structural, path, name, sub)
+                if known is not None and _CLEAN.get(known) is child:
+                    out[name] = deep_copy(sub)  # nothing unknown in it: its copy is its walk
+                    continue
+                before = len(found)
                 out[name] = _walk(sub, child, child_structural, cpath, found)
+                if known is not None and len(found) == before:
+                    _remember_clean(known, child)
             elif keep:
-                out[name] = copy.deepcopy(sub)
+                out[name] = deep_copy(sub)
             else:
                 found.append("." + cpath)
         return out
     if isinstance(value, list):
         items = s.items if s is not None and (not structural or "items" in s.node) else None
         if items is None and keep:
-            return copy.deepcopy(value)
+            return deep_copy(value)
         return [_walk(item, items, structural, f"{path}[{i}]", found) for i, item in enumerate(value)]
     return value
 
@@ -417,11 +465,12 @@ def prune(obj: Any, schema: Schema) -> Any:
     return _walk(obj, schema, "$ref" not in schema.raw, "", [], top=True)
 
 
-def apply_defaults(obj: Any, schema: Schema) -> Any:
+def apply_defaults(obj: Any, schema: Schema, *, in_place: bool = False) -> Any:
     """A copy of ``obj`` with schema ``default``s filled in where fields are missing (or null and
     not nullable), recursively, including inside defaulted values; other nulls of non-nullable
-    fields are dropped, as the server does for custom resources."""
-    return _default(copy.deepcopy(obj), schema)
+    fields are dropped, as the server does for custom resources. ``in_place``: ``obj`` itself
+    (the caller's to change), with no copy."""
+    return _default(obj if in_place else deep_copy(obj), schema)
 
 
 def _default(value: Any, s: Schema) -> Any:

@@ -11,6 +11,7 @@ one that starts matching as ADDED, as the real server does.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import datetime
 import json
@@ -25,7 +26,7 @@ from localcluster.apiserver import errors
 from localcluster.apiserver.registry import ResourceType
 from localcluster.apiserver.selectors import FieldSelector, LabelSelector
 from localcluster.apiserver.tables import to_table
-from localcluster.store import Event, EventQueue, ExpiredError, Obj
+from localcluster.store import Event, EventQueue, ExpiredError, Obj, Store
 
 if TYPE_CHECKING:
     from localcluster.apiserver.objects import Objects
@@ -45,6 +46,24 @@ def _matches(
     if labels is not None and not labels.matches(obj["metadata"].get("labels") or {}):
         return False
     return fields is None or fields.matches(obj)
+
+
+def candidates(
+    store: Store,
+    rt: ResourceType,
+    namespace: str | None,
+    labels: LabelSelector | None,
+    fields: FieldSelector | None,
+) -> list[Obj]:
+    """The objects a list or watch may return, narrowed through the store's indexes (a
+    ``metadata.name`` field selector, a label), in list order; the filters still apply."""
+    name = fields.requires_exact_match("metadata.name") if fields is not None else None
+    if name is not None and (namespace is not None or not rt.namespaced):
+        one = store.get(rt.key, namespace or "", name)
+        return [one] if one is not None else []
+    if labels is not None:
+        return store.list(rt.key, namespace, label=labels.index_hint())
+    return store.list(rt.key, namespace)
 
 
 def filter_event(
@@ -69,12 +88,35 @@ def filter_event(
     return None
 
 
+#: Lines of recent live events, encoded once for all watchers: (id(event), type, apiVersion, which
+#: object) -> (the event, which keeps its id from being reused while cached, and the line).
+_LINES: collections.OrderedDict[tuple[int, str, str, str], tuple[Event, bytes]] = collections.OrderedDict()
+_LINES_KEPT = 1024
+#: At most this many events go out in one write when a watcher has several queued.
+_BATCH_LINES = 100
+
+
 class _Encoder:
     def __init__(self, objects: Objects, rt: ResourceType, table_version: str | None) -> None:
         self.objects = objects
         self.rt = rt
         self.table_version = table_version
         self.first_table = True
+
+    def event_line(self, event: Event, etype: str, obj: Obj) -> bytes:
+        """The line for a live change; encoded once for all the watchers that see it alike."""
+        if self.table_version:
+            return self.line(etype, obj)
+        which = "obj" if obj is event.obj else "prev" if obj is event.prev else "left"
+        key = (id(event), etype, self.rt.api_version, which)
+        cached = _LINES.get(key)
+        if cached is not None and cached[0] is event:
+            return cached[1]
+        line = self.line(etype, obj)
+        _LINES[key] = (event, line)
+        if len(_LINES) > _LINES_KEPT:
+            _LINES.popitem(last=False)
+        return line
 
     def line(self, etype: str, obj: Obj) -> bytes:
         view = self.objects.view(self.rt, obj)
@@ -145,7 +187,9 @@ async def serve_watch(
         too_large: errors.ApiError | None = None
         if since is None:
             initial = [
-                ("ADDED", o) for o in store.list(rt.key, namespace) if _matches(o, namespace, labels, fields)
+                ("ADDED", o)
+                for o in candidates(store, rt, namespace, labels, fields)
+                if _matches(o, namespace, labels, fields)
             ]
         elif since > store.resource_version:
             # A client that remembers a newer cluster (its state was wiped): it must re-list.
@@ -175,8 +219,10 @@ async def serve_watch(
             status = errors.expired(expired).status()
             await response.write(json.dumps({"type": "ERROR", "object": status}).encode() + b"\n")
             return response
-        for etype, obj in initial:
-            await response.write(encoder.line(etype, obj))
+        first = list(initial)
+        for start in range(0, len(first), _BATCH_LINES):
+            chunk = first[start : start + _BATCH_LINES]
+            await response.write(b"".join(encoder.line(etype, obj) for etype, obj in chunk))
         await _follow(response, queue, encoder, rt, namespace, labels, fields, last_rv, timeout, bookmarks)
     except (ConnectionResetError, asyncio.CancelledError):
         pass
@@ -221,12 +267,24 @@ async def _follow(
                 continue
         else:
             event = queued
-        if event is None:  # the watcher fell too far behind; it must re-watch
-            return
-        seen_rv = max(seen_rv, event.rv)
-        if event.rv <= last_rv or event.resource != rt.key:
-            continue
-        last_rv = event.rv
-        filtered = filter_event(event, namespace, labels, fields)
-        if filtered is not None:
-            await response.write(encoder.line(*filtered))
+        # Take whatever else is queued too, and send it all in one write.
+        lines: list[bytes] = []
+        while True:
+            if event is None:  # the watcher fell too far behind; it must re-watch
+                if lines:
+                    await response.write(b"".join(lines))
+                return
+            seen_rv = max(seen_rv, event.rv)
+            if event.rv > last_rv and event.resource == rt.key:
+                last_rv = event.rv
+                filtered = filter_event(event, namespace, labels, fields)
+                if filtered is not None:
+                    lines.append(encoder.event_line(event, *filtered))
+            if len(lines) >= _BATCH_LINES:
+                break
+            queued = queue.get_nowait()
+            if queued is False:
+                break
+            event = queued
+        if lines:
+            await response.write(b"".join(lines))

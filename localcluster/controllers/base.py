@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("localcluster.controllers")
 
 #: Seconds of back-to-back reconciling after which a worker lets other tasks (API requests) run.
-YIELD_EVERY = 0.02
+YIELD_EVERY = 0.005
 
 
 def key_of(namespace: str, name: str) -> str:

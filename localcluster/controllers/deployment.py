@@ -30,7 +30,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from localcluster.apiserver.errors import ApiError
@@ -44,6 +44,7 @@ from localcluster.controllers.replicaset import (
     POD_KEY,
     RS_KEY,
     claim,
+    claim_candidates,
     controller_ref,
     selector_of,
 )
@@ -151,7 +152,7 @@ class DeploymentController(Controller):
         now = time.time()
         try:
             rs_list = claim(
-                self.objects, self.rt("apps", "v1", "replicasets"), d, self.store.list(RS_KEY, namespace)
+                self.objects, self.rt("apps", "v1", "replicasets"), d, claim_candidates(self.store, RS_KEY, d)
             )
             new_rs, olds, d = self._replica_sets(d, rs_list, create=False, now=now)
             if d["metadata"].get("deletionTimestamp"):
@@ -236,7 +237,7 @@ class DeploymentController(Controller):
         if _strategy(d) == "Recreate":
             replicas = desired
         else:
-            counts = self._pod_counts(namespace)
+            counts = self._pod_counts(olds)
             others = [
                 RSState(_name(rs), replicas_of(rs), counts.get(rs["metadata"]["uid"], 0)) for rs in olds
             ]
@@ -283,14 +284,23 @@ class DeploymentController(Controller):
             )
         self.events.record(d, "Warning", ds.FAILED_RS_CREATE, message)
 
-    def _pod_counts(self, namespace: str) -> dict[str, int]:
-        """Active pods per controlling ReplicaSet uid."""
-        counts: dict[str, int] = {}
-        for pod in self.store.list(POD_KEY, namespace):
-            ref = controller_ref(pod)
-            if ref is not None and is_pod_active(pod):
-                counts[str(ref.get("uid"))] = counts.get(str(ref.get("uid")), 0) + 1
-        return counts
+    def _pod_counts(self, replica_sets: Iterable[Obj]) -> dict[str, int]:
+        """Active pods per controlling ReplicaSet uid, for these ReplicaSets."""
+        return {
+            str(rs["metadata"]["uid"]): len(self._controlled_pods(rs, is_pod_active)) for rs in replica_sets
+        }
+
+    def _controlled_pods(self, rs: Obj, keep: Callable[[Obj], bool]) -> list[Obj]:
+        """The pods ``rs`` controls (owner-uid index) for which ``keep`` holds."""
+        uid, namespace = rs["metadata"]["uid"], _namespace(rs)
+        return [
+            pod
+            for resource, pod in self.store.dependents(str(uid))
+            if resource == POD_KEY
+            and _namespace(pod) == namespace
+            and (controller_ref(pod) or {}).get("uid") == uid
+            and keep(pod)
+        ]
 
     # -- writes to the Deployment -------------------------------------------------------
 
@@ -383,7 +393,7 @@ class DeploymentController(Controller):
         self._sync_status(d, new_rs, olds, now)
 
     def _rollout_rolling(self, d: Deployment, new_rs: Obj, olds: list[Obj], now: float) -> float | None:
-        counts = self._pod_counts(_namespace(d))
+        counts = self._pod_counts([new_rs, *olds])
 
         def state(rs: Obj) -> RSState:
             available = int((rs.get("status") or {}).get("availableReplicas") or 0)
@@ -422,14 +432,14 @@ class DeploymentController(Controller):
         """Old ReplicaSets still report pods, or pods of theirs exist that have not finished."""
         if any(int((rs.get("status") or {}).get("replicas") or 0) > 0 for rs in olds):
             return True
-        old_uids = {rs["metadata"]["uid"] for rs in olds}
         selector = selector_of(d)
-        return any(
-            (controller_ref(pod) or {}).get("uid") in old_uids
-            and selector.matches(pod["metadata"].get("labels") or {})
-            and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
-            for pod in self.store.list(POD_KEY, _namespace(d))
-        )
+
+        def running(pod: Obj) -> bool:
+            return selector.matches(pod["metadata"].get("labels") or {}) and (pod.get("status") or {}).get(
+                "phase"
+            ) not in ("Succeeded", "Failed")
+
+        return any(self._controlled_pods(rs, running) for rs in olds if _namespace(rs) == _namespace(d))
 
     def _cleanup(self, d: Obj, olds: list[Obj]) -> None:
         """Delete the oldest zero-size ReplicaSets beyond ``revisionHistoryLimit``."""

@@ -321,9 +321,7 @@ class EndpointsController(Controller):
         selector = service_selector(service)
         if selector is None:
             return None
-        pods = [
-            p for p in self.store.list("/pods", namespace) if selector.matches(p["metadata"].get("labels"))
-        ]
+        pods = self.store.select("/pods", namespace, selector)
         subsets = desired_subsets(service, pods)
         labels = endpoints_labels(service)
         if current is not None and (

@@ -265,10 +265,13 @@ class JobController(Controller):
     def _pods_of(self, job: Obj) -> list[Obj]:
         """The pods this Job controls (by controller owner reference)."""
         uid = job["metadata"].get("uid")
+        namespace = str(job["metadata"].get("namespace", ""))
         return [
             p
-            for p in self.store.list(self.pods.key, str(job["metadata"].get("namespace", "")))
-            if (controller_of(p) or {}).get("uid") == uid
+            for resource, p in self.store.dependents(str(uid))
+            if resource == self.pods.key
+            and str(p["metadata"].get("namespace", "")) == namespace
+            and (controller_of(p) or {}).get("uid") == uid
         ]
 
     def _finish_condition(

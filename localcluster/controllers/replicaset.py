@@ -41,7 +41,7 @@ from localcluster.controllers.pod_order import (
     seconds_until_available,
 )
 from localcluster.controllers.rollout_math import format_time
-from localcluster.store import Event, Obj
+from localcluster.store import Event, Obj, Store
 
 log = logging.getLogger("localcluster.controllers.replicaset")
 
@@ -105,6 +105,21 @@ def _set_owner(
     except ApiError as e:
         log.warning("could not change the owner of %s %s: %s", rt.kind, meta["name"], e.message)
         return None
+
+
+def claim_candidates(store: Store, resource: str, owner: Obj) -> list[Obj]:
+    """The objects of ``resource`` :func:`claim` can keep or take for ``owner``: those in its
+    namespace that reference it, and those its selector matches (from the store's indexes),
+    ordered by name. Every other object of the namespace is one ``claim`` leaves alone."""
+    meta = owner["metadata"]
+    namespace = str(meta.get("namespace", ""))
+    found = {
+        str(obj["metadata"]["name"]): obj for obj in store.select(resource, namespace, selector_of(owner))
+    }
+    for dep_resource, obj in store.dependents(str(meta["uid"])):
+        if dep_resource == resource and obj["metadata"].get("namespace", "") == namespace:
+            found[str(obj["metadata"]["name"])] = obj
+    return [found[name] for name in sorted(found)]
 
 
 def claim(objects: Objects, rt: ResourceType, owner: Obj, candidates: Iterable[Obj]) -> list[Obj]:
@@ -185,7 +200,7 @@ class ReplicaSetController(Controller):
 
     def _claim_pods(self, rs: Obj) -> list[Obj]:
         """Active pods this ReplicaSet controls (adopting orphans, releasing mismatches)."""
-        pods = self.store.list(POD_KEY, str(rs["metadata"].get("namespace", "")))
+        pods = claim_candidates(self.store, POD_KEY, rs)
         return [p for p in claim(self.objects, self.rt("", "v1", "pods"), rs, pods) if is_pod_active(p)]
 
     def _manage_replicas(self, rs: Obj, pods: list[Obj], now: float) -> str | None:
@@ -264,15 +279,23 @@ class ReplicaSetController(Controller):
             return own
         namespace = str(rs["metadata"].get("namespace", ""))
         siblings = {
-            other["metadata"]["uid"]
-            for other in self.store.list(RS_KEY, namespace)
-            if (controller_ref(other) or {}).get("uid") == ref.get("uid")
+            str(other["metadata"]["uid"])
+            for resource, other in self.store.dependents(str(ref.get("uid")))
+            if resource == RS_KEY
+            and other["metadata"].get("namespace", "") == namespace
+            and (controller_ref(other) or {}).get("uid") == ref.get("uid")
         }
-        return [
-            pod
-            for pod in self.store.list(POD_KEY, namespace)
-            if (controller_ref(pod) or {}).get("uid") in siblings and is_pod_active(pod)
-        ]
+        pods: dict[str, Obj] = {}
+        for uid in siblings:
+            for resource, pod in self.store.dependents(uid):
+                if (
+                    resource == POD_KEY
+                    and pod["metadata"].get("namespace", "") == namespace
+                    and (controller_ref(pod) or {}).get("uid") in siblings
+                    and is_pod_active(pod)
+                ):
+                    pods[str(pod["metadata"]["name"])] = pod
+        return [pods[name] for name in sorted(pods)]
 
     # -- status ---------------------------------------------------------------------------
 

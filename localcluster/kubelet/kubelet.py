@@ -83,6 +83,9 @@ class Kubelet(Controller):
         self._session: aiohttp.ClientSession | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._shutting_down = False
+        # Addresses pods had before this server started and have not got back yet: not to be
+        # handed to new pods (worked out once, from the pods stored at start).
+        self._unstarted_ips: set[str] | None = None
 
     # -- start and stop ---------------------------------------------------------------------
 
@@ -301,8 +304,14 @@ class Kubelet(Controller):
     def _start_pod(self, key: str, pod: Obj) -> PodWorker:
         meta, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
         namespace, name, uid = str(meta.get("namespace", "")), str(meta["name"]), str(meta.get("uid", ""))
-        others = {str((p.get("status") or {}).get("podIP")) for p in self.store.list("/pods")}
-        ip = self.ips.allocate(preferred=status.get("podIP"), avoid=others)
+        if self._unstarted_ips is None:
+            self._unstarted_ips = {
+                str((p.get("status") or {}).get("podIP"))
+                for p in self.store.list("/pods")
+                if (p.get("status") or {}).get("podIP")
+            }
+        ip = self.ips.allocate(preferred=status.get("podIP"), avoid=self._unstarted_ips)
+        self._unstarted_ips.discard(ip)
         workdir = self.config.pods_dir / f"{namespace}_{name}_{uid}"
         try:
             kubeconfig = prepare_pod_dir(workdir, self.state_dir / "kubeconfig", namespace)
@@ -369,9 +378,10 @@ class Kubelet(Controller):
             await worker.stop(_grace(worker))
             if remove:
                 self.ips.release(worker.context.pod_ip)
-                self.logs.drop_pod(worker.context.namespace, worker.context.name, worker.uid)
+                logs = self.logs.forget_pod(worker.context.namespace, worker.context.name, worker.uid)
                 self.events.forget(worker.uid)
-                worker.remove_dir()
+                # Removing files is the slow part: off the event loop, so the API keeps answering.
+                await asyncio.to_thread(_remove_dirs, worker.context.workdir, logs)
             else:
                 self.write_status(key, worker)
 
@@ -411,6 +421,12 @@ class Kubelet(Controller):
             )
         except ApiError as e:
             log.warning("writing the status of pod %s failed: %s", key, e)
+
+
+def _remove_dirs(*dirs: Path | None) -> None:
+    for directory in dirs:
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 def _ref(pod: Obj) -> PodRef:

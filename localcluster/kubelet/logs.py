@@ -159,10 +159,16 @@ class LogBook:
 
     def drop_pod(self, namespace: str, pod: str, uid: str) -> None:
         """Forget a deleted pod's logs, in memory and on disk (not those of a new pod of the same name)."""
+        directory = self.forget_pod(namespace, pod, uid)
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
+
+    def forget_pod(self, namespace: str, pod: str, uid: str) -> Path | None:
+        """Forget a deleted pod's logs in memory; returns the directory of its files, for the
+        caller to remove (the kubelet does it off the event loop)."""
         for key in [k for k in self._logs if k[:2] == (namespace, pod) and self._logs[k].uid == uid]:
             self._logs.pop(key).close()
-        if self.root is not None:
-            shutil.rmtree(self.root / f"{namespace}_{pod}_{uid}", ignore_errors=True)
+        return self.root / f"{namespace}_{pod}_{uid}" if self.root is not None else None
 
     def close(self) -> None:
         for log in self._logs.values():

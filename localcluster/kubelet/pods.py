@@ -8,7 +8,6 @@ import copy
 import functools
 import logging
 import os
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -123,6 +122,3 @@ class PodWorker:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-
-    def remove_dir(self) -> None:
-        shutil.rmtree(self.context.workdir, ignore_errors=True)

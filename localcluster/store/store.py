@@ -6,8 +6,9 @@ SIGKILL of the process. Each change gets the next global resourceVersion and is 
 to an in-memory history that watches replay from; a watch asking for a resourceVersion
 older than the history (or from before the last restart) is told it expired.
 
-The store knows nothing of Kubernetes semantics beyond the object's identity and its
-``metadata.resourceVersion``; the API layer decides what a write means.
+The store knows nothing of Kubernetes semantics beyond the object's identity, its
+``metadata.resourceVersion``, and the two fields its indexes follow (``ownerReferences`` and
+``labels``, see :mod:`localcluster.store.index`); the API layer decides what a write means.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ import builtins
 import collections
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
+
+from localcluster.store.index import Indexes
 
 Obj = dict[str, Any]
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
@@ -65,6 +68,14 @@ class ExpiredError(Exception):
 Subscriber = Callable[[Event], None]
 
 
+class Selector(Protocol):
+    """A label selector as the store uses it (``apiserver.selectors.LabelSelector``)."""
+
+    def index_hint(self) -> tuple[str, tuple[str, ...] | None] | None: ...
+
+    def matches(self, labels: Mapping[str, str] | None) -> bool: ...
+
+
 class Store:
     """Objects keyed by (resource, namespace, name). ``resource`` is ``group/plural``."""
 
@@ -76,10 +87,13 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._objects: dict[str, dict[tuple[str, str], Obj]] = collections.defaultdict(dict)
+        self._index = Indexes()
         for resource, namespace, name, body in self._db.execute(
             "SELECT resource, namespace, name, body FROM objects"
         ):
-            self._objects[resource][(namespace, name)] = json.loads(body)
+            obj = json.loads(body)
+            self._objects[resource][(namespace, name)] = obj
+            self._index.add(resource, namespace, name, obj)
         row = self._db.execute("SELECT value FROM meta WHERE key='rv'").fetchone()
         self._rv = int(row[0]) if row else 1
         self._history: collections.deque[Event] = collections.deque(maxlen=history)
@@ -97,11 +111,49 @@ class Store:
         """The stored object; callers must not mutate it."""
         return self._objects[resource].get((namespace, name))
 
-    def list(self, resource: str, namespace: str | None = None) -> list[Obj]:
-        """Objects of ``resource`` (in one namespace, or all), ordered by namespace and name."""
+    def list(
+        self,
+        resource: str,
+        namespace: str | None = None,
+        *,
+        label: tuple[str, Iterable[str] | None] | None = None,
+    ) -> list[Obj]:
+        """Objects of ``resource`` (in one namespace, or all), ordered by namespace and name.
+
+        ``label``, ``(key, values)``: only those whose label ``key`` has one of ``values``
+        (``None``: any value), from the label index; callers narrow a selector with it.
+        """
         items = self._objects[resource]
-        keys = sorted(k for k in items if namespace is None or k[0] == namespace)
-        return [items[k] for k in keys]
+        namespaces = self._index.namespaces(resource) if namespace is None else [namespace]
+        out: list[Obj] = []
+        for ns in namespaces:
+            if label is None:
+                out.extend(items[(ns, name)] for name in self._index.names(resource, ns))
+            else:
+                names = sorted(self._index.labelled(resource, ns, label[0], label[1]))
+                out.extend(items[(ns, name)] for name in names)
+        return out
+
+    def select(self, resource: str, namespace: str | None, selector: Selector) -> builtins.list[Obj]:
+        """Objects of ``resource`` (in one namespace, or all) whose labels ``selector`` matches,
+        ordered by namespace and name; narrowed through the label index first."""
+        return [
+            o
+            for o in self.list(resource, namespace, label=selector.index_hint())
+            if selector.matches(o["metadata"].get("labels"))
+        ]
+
+    def any_in(self, resource: str, namespace: str) -> bool:
+        """Whether ``namespace`` holds any object of ``resource``."""
+        return bool(self._index.names(resource, namespace))
+
+    def dependents(self, uid: str) -> builtins.list[tuple[str, Obj]]:
+        """(resource, object) of every object whose ownerReferences name ``uid``, ordered by
+        resource, namespace and name."""
+        return [
+            (resource, self._objects[resource][(namespace, name)])
+            for resource, namespace, name in self._index.owned_by(uid)
+        ]
 
     def resources(self) -> builtins.list[str]:
         return [r for r, items in self._objects.items() if items]
@@ -146,6 +198,7 @@ class Store:
             self._rv -= 1
             raise
         self._objects[resource][key] = obj
+        self._index.add(resource, key[0], key[1], obj)
         self._emit(Event("MODIFIED" if prev is not None else "ADDED", resource, rv, obj, prev))
         return obj
 
@@ -167,6 +220,7 @@ class Store:
             self._rv -= 1
             raise
         del self._objects[resource][(namespace, name)]
+        self._index.remove(resource, namespace, name)
         gone = dict(current)
         gone["metadata"] = dict(current["metadata"], resourceVersion=str(rv))
         self._emit(Event("DELETED", resource, rv, gone, current))

@@ -13,12 +13,15 @@ resourceVersion, generation, uid and creationTimestamp.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from localcluster.apiserver.jsoncopy import deep_copy
 from localcluster.apiserver.patch import PatchError
 from localcluster.apiserver.patch.fieldset import (
     FieldSet,
@@ -142,13 +145,17 @@ class _Entry:
     time: str | None
     fields: FieldSet
     wire: Mapping[str, Any] | None = dataclasses.field(default=None, compare=False)
+    #: the FieldsV1 of ``fields`` when already known (taken over from the entry it renews)
+    fields_wire: Mapping[str, Any] | None = dataclasses.field(default=None, compare=False)
 
     @property
     def key(self) -> _Key:
         return (self.manager, self.operation, self.subresource)
 
     def owning(self, fields: FieldSet) -> _Entry:
-        return self if fields == self.fields else dataclasses.replace(self, fields=fields, wire=None)
+        if fields == self.fields:
+            return self
+        return dataclasses.replace(self, fields=fields, wire=None, fields_wire=None)
 
     def encode(self) -> Mapping[str, Any]:
         if self.wire is not None:
@@ -161,13 +168,23 @@ class _Entry:
         if self.time is not None:
             out["time"] = self.time
         out["fieldsType"] = "FieldsV1"
-        out["fieldsV1"] = encode_fields_v1(self.fields)
+        if self.fields_wire is not None:
+            out["fieldsV1"] = self.fields_wire
+        else:
+            out["fieldsV1"] = deep_copy(_encoded(self.fields))
         if self.subresource:
             out["subresource"] = self.subresource
         return out
 
     def order(self) -> tuple[str, int, str, str, str]:
         return (self.operation, _seconds(self.time), self.manager, self.api_version, self.subresource)
+
+
+@functools.lru_cache(maxsize=1024)
+def _encoded(fields: FieldSet) -> dict[str, Any]:
+    """The FieldsV1 of a field set (callers copy it): most writes give a manager the same
+    fields again, with only a new time."""
+    return encode_fields_v1(fields)
 
 
 def _seconds(time: str | None) -> int:
@@ -195,10 +212,35 @@ def _decode_entry(raw: Any) -> _Entry | None:
     return _Entry(manager, operation, subresource, api_version, time, owned, raw)
 
 
+#: managedFields lists this process wrote or read lately (by id; the list is kept so the id is
+#: not reused) -> their entries. Stored objects are never changed in place, so the next write of
+#: an object finds what the previous one built instead of parsing every FieldsV1 again.
+_DECODED: collections.OrderedDict[int, tuple[list[Any], dict[_Key, _Entry]]] = collections.OrderedDict()
+_DECODED_KEPT = 2048
+
+
+def _remember(raw: list[Any], entries: dict[_Key, _Entry]) -> None:
+    _DECODED[id(raw)] = (raw, entries)
+    _DECODED.move_to_end(id(raw))
+    if len(_DECODED) > _DECODED_KEPT:
+        _DECODED.popitem(last=False)
+
+
 def _decode(raw: Any) -> dict[_Key, _Entry] | None:
     """The entries of a managedFields list by key; None if it is malformed."""
     if raw is None:
         return {}
+    if isinstance(raw, list):
+        known = _DECODED.get(id(raw))
+        if known is not None and known[0] is raw:
+            return dict(known[1])
+    entries = _parse(raw)
+    if entries is not None and isinstance(raw, list):
+        _remember(raw, entries)
+    return dict(entries) if entries is not None else None
+
+
+def _parse(raw: Any) -> dict[_Key, _Entry] | None:
     if not isinstance(raw, list):
         return None
     entries: dict[_Key, _Entry] = {}
@@ -218,11 +260,25 @@ def _managed_fields(obj: Mapping[str, Any] | None) -> Any:
 
 def _content(obj: Mapping[str, Any] | None) -> dict[str, Any]:
     """A copy of ``obj`` without managedFields ({} for None)."""
-    out: dict[str, Any] = copy_json(obj) if obj is not None else {}
-    meta = out.get("metadata")
-    if isinstance(meta, dict):
-        meta.pop("managedFields", None)
-    return out
+    if obj is None:
+        return {}
+    if type(obj) is not dict:
+        out: dict[str, Any] = copy_json(obj)
+        meta = out.get("metadata")
+        if isinstance(meta, dict):
+            meta.pop("managedFields", None)
+        return out
+    return deep_copy(dict(_without_managed_fields(obj)))  # managedFields can be most of it
+
+
+def _without_managed_fields(obj: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """``obj`` without managedFields, sharing the rest (to read, not to change)."""
+    if obj is None:
+        return {}
+    meta = obj.get("metadata")
+    if not isinstance(meta, Mapping) or "managedFields" not in meta:
+        return obj
+    return {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
 
 
 def _finish(
@@ -230,10 +286,19 @@ def _finish(
 ) -> dict[str, Any]:
     """``content`` with managedFields from ``entries`` (the list as it was if nothing changed)."""
     entries = {k: e for k, e in entries.items() if e.fields}
+    # Entries that did not change are shared with the object they were read from: stored objects
+    # are never changed in place.
     if entries == before and isinstance(before_raw, list) and before_raw:
-        managed: list[Any] = copy_json(before_raw)
+        managed: list[Any] = list(before_raw)
+        _remember(managed, dict(before))
     else:
-        managed = [copy_json(e.encode()) for e in sorted(entries.values(), key=_Entry.order)]
+        # An entry read from the object keeps its wire form; a changed one is encoded anew.
+        ordered = sorted(entries.values(), key=_Entry.order)
+        managed = [e.wire if e.wire is not None else dict(e.encode()) for e in ordered]
+        # What decoding this list gives (each entry with its wire form), for the next write.
+        _remember(
+            managed, {e.key: dataclasses.replace(e, wire=w) for e, w in zip(ordered, managed, strict=True)}
+        )
     meta = content.get("metadata")
     if not isinstance(meta, dict):
         if not managed:
@@ -442,13 +507,15 @@ def _write_base(
     """The ownership a write starts from: the managedFields the request carries, if it sets
     them (not through a subresource), else the live object's."""
     sent = _managed_fields(new)
+    stored = _managed_fields(old)
     if not subresource:
         if _is_reset(sent):
             return None, {}
-        decoded = _decode(sent) if sent else None
+        # Most writes carry the live list back unchanged (a patch of what was read): its
+        # entries are the live object's, already decoded.
+        decoded = _decode(stored if sent and sent == stored else sent) if sent else None
         if decoded:
             return sent, decoded
-    stored = _managed_fields(old)
     decoded = _decode(stored)
     return (stored, decoded) if decoded is not None else (None, {})
 
@@ -465,11 +532,17 @@ def update_managed_fields(
 ) -> dict[str, Any]:
     """For an ordinary write (create/update/patch, operation Update): return ``new`` with
     metadata.managedFields updated so that ``manager`` owns the fields it set or changed, and
-    other managers lose ownership of fields whose value it changed or removed."""
+    other managers lose ownership of fields whose value it changed or removed.
+
+    ``new`` is the caller's to give away: the result shares its values (all but metadata), and
+    the managedFields entries that did not change with ``old``."""
     base_raw, base = _write_base(old, new, subresource)
-    content = _content(new)
+    content = dict(new)
+    meta = new.get("metadata")
+    if isinstance(meta, Mapping):
+        content["metadata"] = {k: v for k, v in meta.items() if k != "managedFields"}
     try:
-        diff = compare(_content(old), content, schema)
+        diff = compare(_without_managed_fields(old), content, schema)
     except PatchError:
         return _finish(content, {}, {}, None)  # as the API server: no ownership beats garbage
     touched = _tracked(diff.added | diff.modified)
@@ -478,7 +551,14 @@ def update_managed_fields(
         key: _Key = (manager, UPDATE, subresource or "")
         prior = entries.get(key)
         owned = touched | (prior.fields if prior is not None else frozenset())
-        entries[key] = _Entry(manager, UPDATE, subresource or "", api_version, now, owned)
+        # Most writes renew a manager's entry with the same fields: keep their FieldsV1.
+        renewed = base.get(key)
+        fields_wire = None
+        if renewed is not None and renewed.wire is not None and renewed.fields == owned:
+            fields_wire = renewed.wire.get("fieldsV1")
+        entries[key] = _Entry(
+            manager, UPDATE, subresource or "", api_version, now, owned, fields_wire=fields_wire
+        )
     return _finish(content, entries, base, base_raw)
 
 

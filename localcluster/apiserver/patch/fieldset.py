@@ -16,6 +16,7 @@ only when they are in the set too (FieldsV1 writes that as ``".": {}``).
 from __future__ import annotations
 
 import enum
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -136,6 +137,7 @@ def _value_order(value: Any) -> tuple[int, Any]:
     return (5, "")
 
 
+@functools.lru_cache(maxsize=16384)
 def element_order(element: Element) -> tuple[int, Any]:
     """Sort key of elements: fields by name, then keys, then values, then indexes."""
     kind, text = element
@@ -242,19 +244,34 @@ def _trie(paths: Iterable[Path]) -> _Node:
     return root
 
 
-def _render(node: _Node) -> dict[str, Any]:
+#: In the plain-dict trie encode_fields_v1 builds, the key marking a node that is itself in the set.
+_MEMBER: Any = None
+
+
+def _render(node: dict[Any, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    if node.member and node.children:
+    children = [element for element in node if element is not _MEMBER]
+    if children and _MEMBER in node:
         out["."] = {}
-    for element in sorted(node.children, key=element_order):
+    for element in sorted(children, key=element_order):
         kind, text = element
-        out[f"{kind}:{text}"] = _render(node.children[element])  # f:replicas, k:{"name":"web"}
+        out[f"{kind}:{text}"] = _render(node[element])  # f:replicas, k:{"name":"web"}
     return out
 
 
 def encode_fields_v1(paths: Iterable[Path]) -> dict[str, Any]:
     """The FieldsV1 JSON of a field set."""
-    return _render(_trie(paths))
+    root: dict[Any, Any] = {}  # element -> subtree; _MEMBER -> True where a path ends
+    for path in paths:
+        node = root
+        for element in path:
+            child = node.get(element)
+            if child is None:
+                child = node[element] = {}
+            node = child
+        if path:
+            node[_MEMBER] = True
+    return _render(root)
 
 
 def _parse_element(text: str) -> Element:
@@ -362,6 +379,18 @@ def _descends(old: Any, new: Any, schema: Schema) -> bool:
     return any(len(v) > 0 for v in present)
 
 
+def _identical(old: Any, new: Any) -> bool:
+    """True when ``old`` and ``new`` are the same JSON, spelled the same way (then nothing in
+    them differs, and the walk below can skip them). False does not mean they differ."""
+    if old is new:
+        return True
+    if type(old) is not type(new) or old != new:  # C-speed; ``True == 1`` is caught by the types
+        return False
+    if isinstance(old, dict | list):  # equal as Python values: check bools and numbers too
+        return json.dumps(old) == json.dumps(new)
+    return True
+
+
 def _compare(old: Any, new: Any, schema: Schema, path: Path, sets: _DiffSets) -> None:
     if _descends(old, new, schema):
         sample = new if new is not MISSING else old
@@ -369,19 +398,19 @@ def _compare(old: Any, new: Any, schema: Schema, path: Path, sets: _DiffSets) ->
             old_map = old if old is not MISSING else {}
             new_map = new if new is not MISSING else {}
             for key in {**old_map, **new_map}:
+                old_value, new_value = old_map.get(key, MISSING), new_map.get(key, MISSING)
+                if old_value is not MISSING and new_value is not MISSING and _identical(old_value, new_value):
+                    continue
                 sub = schema.field(key) or Schema.any()
-                _compare(old_map.get(key, MISSING), new_map.get(key, MISSING), sub, (*path, ("f", key)), sets)
+                _compare(old_value, new_value, sub, (*path, ("f", key)), sets)
         else:
             old_items = index_items(schema, old, path, strict=False) if old is not MISSING else {}
             new_items = index_items(schema, new, path, strict=False) if new is not MISSING else {}
             for element in {**old_items, **new_items}:
-                _compare(
-                    old_items.get(element, MISSING),
-                    new_items.get(element, MISSING),
-                    schema.items,
-                    (*path, element),
-                    sets,
-                )
+                old_value, new_value = old_items.get(element, MISSING), new_items.get(element, MISSING)
+                if old_value is not MISSING and new_value is not MISSING and _identical(old_value, new_value):
+                    continue
+                _compare(old_value, new_value, schema.items, (*path, element), sets)
     elif path and old is not MISSING and new is not MISSING and not json_equal(old, new):
         sets.modified.add(path)
     if path and old is MISSING:

@@ -22,9 +22,10 @@ inside it included.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any
+
+from localcluster.apiserver.jsoncopy import deep_copy
 
 __all__ = ["merge_patch"]
 
@@ -34,13 +35,13 @@ def merge_patch(original: Any, patch: Any) -> Any:
 
     Neither argument is modified, and the result shares no mutable value with them.
     """
-    return _merge_into(copy.deepcopy(original), patch)
+    return _merge_into(deep_copy(original), patch)
 
 
 def _merge_into(target: Any, patch: Any) -> Any:
     """Merge ``patch`` into ``target``, which the caller owns and which may be changed."""
     if not isinstance(patch, Mapping):
-        return copy.deepcopy(patch)
+        return deep_copy(patch)
     result: dict[str, Any] = dict(target) if isinstance(target, Mapping) else {}
     for name, value in patch.items():
         if value is None:
