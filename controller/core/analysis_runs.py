@@ -216,6 +216,26 @@ class RunBook:
         elif phase in ("Failed", "Error"):
             self.out.abort_message = run_message(run) or f"AnalysisRun '{name_of(run)}' {phase}"
 
+    def finish(
+        self,
+        part: str,
+        current: Sequence[tuple[str, RawObject | None, str]],
+        hashes: frozenset[str],
+    ) -> None:
+        """The runs of this reconcile are ``current`` (``(status key, run, kind)``): every other
+        run is cancelled and its history collected; an event for each current run whose phase
+        changed from what ``status.<part>.<key>`` recorded."""
+        keep = {name_of(run) for _, run, _ in current if run is not None}
+        others = [run for name, run in self.by_name.items() if name not in keep]
+        for run in others:
+            self.cancel(run)
+        self.collect(others, hashes)
+        recorded = self.status.get(part) or {}
+        for key, current_run, kind in current:
+            event = phase_change_event(recorded.get(key), current_run, kind)
+            if event is not None:
+                self.out.events.append(event)
+
     def collect(self, others: Sequence[RawObject], hashes: frozenset[str]) -> None:
         """Delete the finished ``others`` beyond ``spec.analysis``'s history limits (5 each)."""
         spec_analysis = (self.rollout.get("spec") or {}).get("analysis") or {}

@@ -35,7 +35,6 @@ from controller.core.analysis_runs import (
     analysis_status,
     missing_referenced_templates,
     needs_new_run,
-    phase_change_event,
 )
 from controller.core.snapshot import (
     DESIRED_REPLICAS_ANNOTATION,
@@ -210,19 +209,8 @@ def reconcile_promotion_analysis(data: PromotionAnalysisInput) -> PromotionAnaly
     runs.judge(out.pre_run)
     out.post_run = runs.reconcile("postPromotionAnalysis", POST_STATUS_KEY)
     runs.judge(out.post_run)
-    keep = {name_of(r) for r in (out.pre_run, out.post_run) if r is not None}
-    others = [r for r in data.runs if name_of(r) not in keep]
-    for run in others:
-        runs.cancel(run)
-    runs.collect(others, data.replica_set_hashes)
-    bg_status = (data.rollout.get("status") or {}).get("blueGreen") or {}
-    for key, current_run, kind in (
-        (POST_STATUS_KEY, out.post_run, POST_PROMOTION),
-        (PRE_STATUS_KEY, out.pre_run, PRE_PROMOTION),
-    ):
-        event = phase_change_event(bg_status.get(key), current_run, kind)
-        if event is not None:
-            out.events.append(event)
+    in_use = ((POST_STATUS_KEY, out.post_run, POST_PROMOTION), (PRE_STATUS_KEY, out.pre_run, PRE_PROMOTION))
+    runs.finish("blueGreen", in_use, data.replica_set_hashes)
     return out
 
 

@@ -33,7 +33,6 @@ from controller.core.analysis_runs import (
     analysis_status,
     missing_referenced_templates,
     needs_new_run,
-    phase_change_event,
     run_message,
     run_phase,
 )
@@ -199,19 +198,8 @@ def reconcile_analysis(data: AnalysisInput) -> AnalysisOutcome:
         return out
     out.step_run = runs.step_run()
     out.background_run = runs.background_run()
-    keep = {name_of(r) for r in (out.step_run, out.background_run) if r is not None}
-    others = [r for r in data.runs if name_of(r) not in keep]
-    for run in others:
-        runs.cancel(run)
-    runs.collect(others, data.replica_set_hashes)
-    canary_status = (data.rollout.get("status") or {}).get("canary") or {}
-    for key, current_run, kind in (
-        (STEP_STATUS_KEY, out.step_run, STEP),
-        (BACKGROUND_STATUS_KEY, out.background_run, BACKGROUND),
-    ):
-        event = phase_change_event(canary_status.get(key), current_run, kind)
-        if event is not None:
-            out.events.append(event)
+    in_use = ((STEP_STATUS_KEY, out.step_run, STEP), (BACKGROUND_STATUS_KEY, out.background_run, BACKGROUND))
+    runs.finish("canary", in_use, data.replica_set_hashes)
     return out
 
 
