@@ -171,10 +171,9 @@ async def _crash_during_pause(cluster: Cluster, ns: str, tmp: Path) -> None:
                         )
                         async with contextlib.aclosing(events) as stream:
                             async for event in stream:
-                                if event.type == "BOOKMARK":
-                                    since = event.resource_version or since
-                                    continue
                                 since = event.resource_version or since
+                                if event.type == "BOOKMARK":
+                                    continue
                                 status = event.object.get("status") or {}
                                 if "currentStepIndex" in status:
                                     seen.append((time.time(), int(status["currentStepIndex"])))
