@@ -466,9 +466,7 @@ class _Reconcile(RolloutContext):
         condition = self.pause.condition(c.PAUSE_CANARY_STEP)
         if condition is None:
             if not self.old_status.get("controllerPause"):
-                self.pause.add_reasons.append(c.PAUSE_CANARY_STEP)
-                if step.duration is not None:
-                    self._requeue(float(int(step.duration)))
+                self._add_step_pause(step)
             return
         if step.duration is None:
             return
@@ -602,6 +600,10 @@ class _Reconcile(RolloutContext):
             return
         if self.old_status.get("pauseConditions") or self.old_status.get("controllerPause"):
             return
+        self._add_step_pause(step)
+
+    def _add_step_pause(self, step: Pause) -> None:
+        """The ``CanaryPauseStep`` pause condition, and a requeue for the end of a timed pause."""
         self.pause.add_reasons.append(c.PAUSE_CANARY_STEP)
         if step.duration is not None:
             self._requeue(float(int(step.duration)))
