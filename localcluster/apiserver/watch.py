@@ -262,7 +262,9 @@ async def _follow(
         if queued is False:
             wait = min(deadline, next_bookmark) - now if bookmarks else deadline - now
             try:
-                event = await asyncio.wait_for(queue.get(), timeout=max(wait, 0.001))
+                # not wait_for: on Python 3.11 it can swallow a cancellation arriving with the event
+                async with asyncio.timeout(max(wait, 0.001)):
+                    event = await queue.get()
             except TimeoutError:
                 continue
         else:
